@@ -1,0 +1,510 @@
+import calculateSlot from 'cluster-key-slot';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { CacheError, DragonflyConnectionError } from '../core/errors.js';
+import { checkKey, checkPattern, defaultTtlMs, entriesOf, keysOf, scopeOf, ttlMs } from '../core/keys.js';
+import { decode, encode } from '../core/serialization.js';
+import { CounterSet, toStats } from '../core/stats.js';
+import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '../core/types.js';
+
+export interface DragonflyCacheOptions {
+  /** Server host. Default `127.0.0.1`. Ignored when `url` or `client` is given. */
+  host?: string;
+  /** Server port. Default `6379`. */
+  port?: number;
+  password?: string;
+  username?: string;
+  /** Database number. Default `0`. */
+  db?: number;
+  /** `redis://` or `rediss://` URL; takes precedence over host/port/password/username/db. */
+  url?: string;
+  /** TLS options passed to ioredis (`true` for defaults). */
+  tls?: boolean | NonNullable<RedisOptions['tls']>;
+  /**
+   * An ioredis `Redis` or `Cluster` you created. cachekit uses it as is (configure
+   * it to fail fast, see README) and `close()` leaves it open.
+   */
+  client?: Redis | Cluster;
+  /** TTL applied when a `set` gives none, in seconds; `Infinity` or omitted: entries never expire. */
+  defaultTtl?: number;
+  /**
+   * Namespace of every raw key (`<keyPrefix>:...`), 1-64 characters of `[A-Za-z0-9_.-]`:
+   * no `:` and no glob metacharacter, so two prefixes never share keys. Default `cachekit`.
+   */
+  keyPrefix?: string;
+  /** Milliseconds to establish the connection before `createDragonflyCache` rejects. Default 2000. */
+  connectTimeout?: number;
+  /** Milliseconds a command may take before it rejects with a `timeout` error. Default 500. */
+  commandTimeout?: number;
+}
+
+const ENVELOPE = 'ck1|';
+const PREFIX = /^[A-Za-z0-9_.-]{1,64}$/;
+// Dragonfly can deadlock a client on pipelines over ~10 000 commands; batches are cut well below.
+const CHUNK = 1000;
+
+// Every key a script touches is declared in KEYS: Dragonfly refuses undeclared keys.
+const SET_MANY_PX = `for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[1]) end return #KEYS`;
+const DELETE_IF_EQUALS = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+type Client = Redis | Cluster;
+type ScriptClient = Client & {
+  ckSetManyPx(...args: (string | number)[]): Promise<number>;
+  ckDeleteIfEquals(key: string, expected: string): Promise<number>;
+};
+
+function positiveMs(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new CacheError(`${name} must be a positive number of milliseconds, got ${String(value)}`, 'validation');
+  }
+  return value;
+}
+
+/**
+ * Connects to Dragonfly (or any Redis-protocol server) and checks it with PING
+ * before resolving. Rejects with `DragonflyConnectionError` within
+ * `connectTimeout` when the server cannot be reached, and with a `validation`
+ * CacheError for bad options.
+ */
+export async function createDragonflyCache(options: DragonflyCacheOptions = {}): Promise<Cache> {
+  if (options === null || typeof options !== 'object') throw new CacheError('options must be an object', 'validation');
+  const keyPrefix = options.keyPrefix ?? 'cachekit';
+  if (typeof keyPrefix !== 'string' || !PREFIX.test(keyPrefix)) {
+    throw new CacheError('keyPrefix must be 1-64 characters of [A-Za-z0-9_.-]', 'validation');
+  }
+  const defaultTtl = defaultTtlMs(options.defaultTtl);
+  const connectTimeout = positiveMs('connectTimeout', options.connectTimeout, 2000);
+  const commandTimeout = positiveMs('commandTimeout', options.commandTimeout, 500);
+  const owned = options.client === undefined;
+  const client = options.client ?? newClient(options, connectTimeout, commandTimeout);
+  const where = describe(options);
+  // ioredis reports connection trouble as events too; the operations report it to callers.
+  const onError = () => {};
+  client.on('error', onError);
+  try {
+    await deadline(connect(client, owned), connectTimeout, `could not connect to ${where} within ${connectTimeout} ms`);
+    await deadline(client.ping(), connectTimeout, `${where} did not answer PING within ${connectTimeout} ms`);
+  } catch (error) {
+    if (owned) client.disconnect();
+    else client.off('error', onError);
+    throw toCacheError(error, `could not connect to ${where}`);
+  }
+  return new DragonflyCache(client, owned, keyPrefix, defaultTtl, () => client.off('error', onError));
+}
+
+function newClient(options: DragonflyCacheOptions, connectTimeout: number, commandTimeout: number): Redis {
+  // Fail fast: a cache that waits for an absent server is worse than a miss (see README, "Outages").
+  const failFast: RedisOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    enableAutoPipelining: true,
+    connectTimeout,
+    commandTimeout,
+    socketTimeout: Math.max(2000, commandTimeout * 4),
+    retryStrategy: (times) => Math.min(50 * times, 1000),
+    reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
+  };
+  if (options.url !== undefined) return new Redis(options.url, failFast);
+  const tls = options.tls === true ? {} : options.tls === false ? undefined : options.tls;
+  return new Redis({
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? 6379,
+    ...(options.password === undefined ? {} : { password: options.password }),
+    ...(options.username === undefined ? {} : { username: options.username }),
+    db: options.db ?? 0,
+    ...(tls === undefined ? {} : { tls }),
+    ...failFast,
+  });
+}
+
+// Never the URL itself: it may carry a password.
+function describe(options: DragonflyCacheOptions): string {
+  if (options.client) return 'the given client';
+  if (options.url !== undefined) {
+    try {
+      const url = new URL(options.url);
+      return `Dragonfly at ${url.hostname}:${url.port || 6379}`;
+    } catch {
+      return 'Dragonfly at the given url';
+    }
+  }
+  return `Dragonfly at ${options.host ?? '127.0.0.1'}:${options.port ?? 6379}`;
+}
+
+async function connect(client: Client, owned: boolean): Promise<void> {
+  if (owned) return void (await (client as Redis).connect());
+  if (client.status === 'ready') return;
+  if (client.status === 'wait') return void (await client.connect());
+  await new Promise<void>((resolve, reject) => {
+    client.once('ready', resolve);
+    client.once('end', () => reject(new Error('connection ended')));
+  });
+}
+
+async function deadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DragonflyConnectionError(message, 'connection')), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function isReplyError(error: unknown): error is Error {
+  return error instanceof Error && error.name === 'ReplyError';
+}
+
+function toCacheError(error: unknown, context: string): CacheError {
+  if (error instanceof CacheError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (isReplyError(error)) return new CacheError(`${context}: server error: ${message}`, 'server', { cause: error });
+  if (message.includes('timed out')) {
+    return new DragonflyConnectionError(`${context}: command timed out`, 'timeout', { cause: error });
+  }
+  return new DragonflyConnectionError(`${context}: ${message}`, 'connection', { cause: error });
+}
+
+function isOutOfMemory(error: unknown): boolean {
+  return isReplyError(error) && error.message.startsWith('OOM');
+}
+
+class DragonflyCache implements Cache {
+  readonly kind = 'dragonfly';
+  private readonly client: ScriptClient;
+  private readonly counters = new CounterSet();
+  private readonly ns: string;
+  private closed = false;
+
+  constructor(
+    client: Client,
+    private readonly owned: boolean,
+    keyPrefix: string,
+    private readonly defaultTtl: number | undefined,
+    private readonly detach: () => void,
+  ) {
+    this.ns = `${keyPrefix}:`;
+    client.defineCommand('ckSetManyPx', { lua: SET_MANY_PX });
+    client.defineCommand('ckDeleteIfEquals', { numberOfKeys: 1, lua: DELETE_IF_EQUALS });
+    this.client = client as ScriptClient;
+  }
+
+  private open(): void {
+    if (this.closed) throw new CacheError('the cache is closed', 'closed');
+  }
+
+  /** Counts the failure and turns it into a typed error. */
+  private fail(scope: string, error: unknown, op: string): CacheError {
+    this.counters.add(scope, 'errors');
+    return toCacheError(error, `${op} failed`);
+  }
+
+  /** Data under our prefix that we did not write reads as a miss and counts as an error. */
+  private unwrap(scope: string, stored: string | null): unknown {
+    if (stored === null) return undefined;
+    if (stored.startsWith(ENVELOPE)) {
+      try {
+        return decode(stored.slice(ENVELOPE.length));
+      } catch {
+        // fall through: corrupted
+      }
+    }
+    this.counters.add(scope, 'errors');
+    return undefined;
+  }
+
+  async get<T>(key: string, options?: ScopeOptions): Promise<T | undefined> {
+    this.open();
+    checkKey(key);
+    const scope = options?.tenantId === undefined ? 'g:' : scopeOf(options.tenantId);
+    let stored: string | null;
+    try {
+      stored = await this.client.get(this.ns + scope + key);
+    } catch (error) {
+      throw this.fail(scope, error, 'get');
+    }
+    const value = this.unwrap(scope, stored);
+    if (value === undefined) this.counters.miss(scope);
+    else this.counters.hit(scope);
+    return value as T | undefined;
+  }
+
+  async set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
+    this.open();
+    checkKey(key);
+    const scope = scopeOf(options?.tenantId);
+    const ttl = ttlMs(options?.ttl, this.defaultTtl);
+    const payload = ENVELOPE + encode(value);
+    const raw = this.ns + scope + key;
+    try {
+      await (ttl === undefined ? this.client.set(raw, payload) : this.client.set(raw, payload, 'PX', ttl));
+    } catch (error) {
+      if (isOutOfMemory(error)) return false;
+      throw this.fail(scope, error, 'set');
+    }
+    this.counters.add(scope, 'sets');
+    return true;
+  }
+
+  async add(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
+    this.open();
+    checkKey(key);
+    const scope = scopeOf(options?.tenantId);
+    const ttl = ttlMs(options?.ttl, this.defaultTtl);
+    const payload = ENVELOPE + encode(value);
+    const raw = this.ns + scope + key;
+    let reply: string | null;
+    try {
+      reply = await (ttl === undefined ? this.client.set(raw, payload, 'NX') : this.client.set(raw, payload, 'PX', ttl, 'NX'));
+    } catch (error) {
+      if (isOutOfMemory(error)) return false;
+      throw this.fail(scope, error, 'add');
+    }
+    if (reply !== 'OK') return false;
+    this.counters.add(scope, 'sets');
+    return true;
+  }
+
+  async delete(key: string, options?: ScopeOptions): Promise<boolean> {
+    this.open();
+    checkKey(key);
+    const scope = scopeOf(options?.tenantId);
+    let removed: number;
+    try {
+      removed = await this.client.unlink(this.ns + scope + key);
+    } catch (error) {
+      throw this.fail(scope, error, 'delete');
+    }
+    if (removed > 0) this.counters.add(scope, 'deletes');
+    return removed > 0;
+  }
+
+  async deleteIfEquals(key: string, expected: unknown, options?: ScopeOptions): Promise<boolean> {
+    this.open();
+    checkKey(key);
+    const scope = scopeOf(options?.tenantId);
+    const payload = ENVELOPE + encode(expected);
+    let removed: number;
+    try {
+      removed = await this.client.ckDeleteIfEquals(this.ns + scope + key, payload);
+    } catch (error) {
+      throw this.fail(scope, error, 'deleteIfEquals');
+    }
+    if (removed > 0) this.counters.add(scope, 'deletes');
+    return removed > 0;
+  }
+
+  async clearPattern(pattern: string, options?: ScopeOptions): Promise<number> {
+    this.open();
+    checkPattern(pattern);
+    const scope = scopeOf(options?.tenantId);
+    let removed: number;
+    try {
+      // The scope is a literal without glob metacharacters, so the pattern cannot match outside it.
+      removed = await this.unlinkMatching(this.ns + scope + pattern);
+    } catch (error) {
+      throw this.fail(scope, error, 'clearPattern');
+    }
+    this.counters.add(scope, 'deletes', removed);
+    return removed;
+  }
+
+  async getMany<T>(keys: Iterable<string>, options?: ScopeOptions): Promise<Map<string, T>> {
+    this.open();
+    const list = keysOf(keys);
+    const scope = scopeOf(options?.tenantId);
+    const found = new Map<string, T>();
+    if (list.length === 0) return found;
+    const raws = list.map((key) => this.ns + scope + key);
+    let replies: (string | null)[];
+    try {
+      replies = await this.mget(raws);
+    } catch (error) {
+      throw this.fail(scope, error, 'getMany');
+    }
+    let hits = 0;
+    list.forEach((key, i) => {
+      const value = this.unwrap(scope, replies[i] ?? null);
+      if (value !== undefined) {
+        found.set(key, value as T);
+        hits++;
+      }
+    });
+    this.counters.hit(scope, hits);
+    this.counters.miss(scope, list.length - hits);
+    return found;
+  }
+
+  async setMany(entries: BatchEntries, options?: SetOptions): Promise<number> {
+    this.open();
+    const pairs = entriesOf(entries);
+    const scope = scopeOf(options?.tenantId);
+    const ttl = ttlMs(options?.ttl, this.defaultTtl);
+    // Encode everything before writing anything: one bad value stores nothing.
+    const latest = new Map<string, string>();
+    for (const [key, value] of pairs) latest.set(this.ns + scope + key, ENVELOPE + encode(value));
+    if (latest.size === 0) return 0;
+    try {
+      await Promise.all(
+        this.groups([...latest.keys()]).map((raws) => {
+          const flat: string[] = [];
+          if (ttl === undefined) {
+            for (const raw of raws) flat.push(raw, latest.get(raw) as string);
+            return this.client.mset(flat);
+          }
+          for (const raw of raws) flat.push(latest.get(raw) as string);
+          return this.client.ckSetManyPx(raws.length, ...raws, ttl, ...flat);
+        }),
+      );
+    } catch (error) {
+      if (isOutOfMemory(error)) return 0;
+      throw this.fail(scope, error, 'setMany');
+    }
+    this.counters.add(scope, 'sets', latest.size);
+    return latest.size;
+  }
+
+  async stats(options?: ScopeOptions): Promise<CacheStats> {
+    this.open();
+    const tenantId = options?.tenantId;
+    const scope = tenantId === undefined ? undefined : scopeOf(tenantId);
+    try {
+      const { size, bytes } = await this.measure(this.ns + (scope ?? '') + '*');
+      if (scope !== undefined) return toStats(this.counters.forScope(scope), size, bytes, { evictions: 0, expirations: 0 });
+      return toStats(this.counters.total, size, bytes, await this.serverCounters());
+    } catch (error) {
+      throw this.fail(scope ?? 'g:', error, 'stats');
+    }
+  }
+
+  async validate(): Promise<boolean> {
+    if (this.closed) return false;
+    const probe = `${this.ns}v:${process.pid}:${Math.random().toString(36).slice(2)}`;
+    const payload = ENVELOPE + encode({ probe });
+    try {
+      await this.client.set(probe, payload, 'PX', 10_000);
+      const back = await this.client.get(probe);
+      await this.client.unlink(probe);
+      return back === payload;
+    } catch {
+      return false;
+    }
+  }
+
+  async clear(): Promise<void> {
+    this.open();
+    try {
+      await this.unlinkMatching(this.ns + '*');
+    } catch (error) {
+      throw this.fail('g:', error, 'clear');
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.detach();
+    if (!this.owned) return;
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+
+  private isCluster(): boolean {
+    return this.client instanceof Cluster;
+  }
+
+  /** Keys grouped so each group is one command: per hash slot on a cluster, per chunk everywhere. */
+  private groups(raws: string[]): string[][] {
+    const bySlot = new Map<number, string[]>();
+    if (this.isCluster()) {
+      for (const raw of raws) {
+        const slot = calculateSlot(raw);
+        const group = bySlot.get(slot);
+        if (group) group.push(raw);
+        else bySlot.set(slot, [raw]);
+      }
+    } else {
+      bySlot.set(0, raws);
+    }
+    const out: string[][] = [];
+    for (const group of bySlot.values()) {
+      for (let i = 0; i < group.length; i += CHUNK) out.push(group.slice(i, i + CHUNK));
+    }
+    return out;
+  }
+
+  private async mget(raws: string[]): Promise<(string | null)[]> {
+    const groups = this.groups(raws);
+    if (groups.length === 1) return this.client.mget(groups[0] as string[]);
+    const replies = await Promise.all(groups.map((group) => this.client.mget(group)));
+    const byKey = new Map<string, string | null>();
+    groups.forEach((group, g) => group.forEach((raw, i) => byKey.set(raw, (replies[g] as (string | null)[])[i] ?? null)));
+    return raws.map((raw) => byKey.get(raw) ?? null);
+  }
+
+  private nodes(): Redis[] {
+    return this.client instanceof Cluster ? this.client.nodes('master') : [this.client as Redis];
+  }
+
+  /**
+   * SCAN + UNLINK in pages, never KEYS and never one long blocking command.
+   * The next page is scanned while the previous one is being unlinked.
+   */
+  private async unlinkMatching(match: string): Promise<number> {
+    let removed = 0;
+    for (const node of this.nodes()) {
+      const pending: Promise<number>[] = [];
+      let cursor = '0';
+      do {
+        const [next, raws] = await node.scan(cursor, 'MATCH', match, 'COUNT', CHUNK);
+        cursor = next;
+        for (const group of this.groups(raws)) pending.push(this.client.unlink(group));
+      } while (cursor !== '0');
+      for (const n of await Promise.all(pending)) removed += n;
+    }
+    return removed;
+  }
+
+  /** Live keys matching and their bytes according to the server (`MEMORY USAGE`). */
+  private async measure(match: string): Promise<{ size: number; bytes: number }> {
+    let size = 0;
+    let bytes = 0;
+    for (const node of this.nodes()) {
+      let cursor = '0';
+      do {
+        const [next, raws] = await node.scan(cursor, 'MATCH', match, 'COUNT', CHUNK);
+        cursor = next;
+        if (raws.length === 0) continue;
+        const pipeline = node.pipeline();
+        for (const raw of raws) pipeline.memory('USAGE', raw);
+        for (const [error, usage] of (await pipeline.exec()) ?? []) {
+          // A key that expired since the scan answers nil: it is not counted.
+          if (!error && typeof usage === 'number') {
+            size++;
+            bytes += usage;
+          }
+        }
+      } while (cursor !== '0');
+    }
+    return { size, bytes };
+  }
+
+  private async serverCounters(): Promise<{ evictions: number; expirations: number }> {
+    let evictions = 0;
+    let expirations = 0;
+    for (const node of this.nodes()) {
+      const info = await node.info('stats');
+      // Field sets differ between Dragonfly versions: read what is there, tolerate what is not.
+      evictions += Number(/^evicted_keys:(\d+)/m.exec(info)?.[1] ?? 0);
+      expirations += Number(/^expired_keys:(\d+)/m.exec(info)?.[1] ?? 0);
+    }
+    return { evictions, expirations };
+  }
+}

@@ -1,0 +1,224 @@
+import { LRUCache } from 'lru-cache';
+import { CacheError } from '../core/errors.js';
+import { compileGlob } from '../core/glob.js';
+import { checkKey, checkPattern, defaultTtlMs, entriesOf, keysOf, scopeOf, ttlMs } from '../core/keys.js';
+import { decode, encode } from '../core/serialization.js';
+import { CounterSet, toStats } from '../core/stats.js';
+import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '../core/types.js';
+
+export interface MemoryCacheOptions {
+  /** TTL applied when a `set` gives none, in seconds; `Infinity` or omitted: entries never expire. */
+  defaultTtl?: number;
+  /** Most entries held; the least recently used is evicted past it. Default 10 000. */
+  maxSize?: number;
+  /**
+   * Most bytes held (UTF-8 bytes of raw keys plus encoded values); least recently
+   * used entries are evicted past it, and a single entry larger than this is
+   * refused (`set` answers `false`). Default: no byte limit.
+   */
+  maxBytes?: number;
+  /**
+   * Store and return values by reference instead of as private copies. Faster
+   * reads, but mutating a value you stored or got changes the cached entry.
+   * Values are still validated (and measured) on `set`. Default `false`.
+   */
+  byReference?: boolean;
+}
+
+const DEFAULT_MAX_SIZE = 10_000;
+function positiveInteger(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new CacheError(`${name} must be a positive integer, got ${String(value)}`, 'validation');
+  }
+  return value;
+}
+
+/**
+ * In-process LRU cache on `lru-cache`. Throws a `validation` CacheError at once
+ * for bad options (it is synchronous; operations are not).
+ */
+export function createMemoryCache(options: MemoryCacheOptions = {}): Cache {
+  if (options === null || typeof options !== 'object') throw new CacheError('options must be an object', 'validation');
+  return new MemoryCache(options);
+}
+
+class MemoryCache implements Cache {
+  readonly kind = 'memory';
+  // Holds encoded strings, or the values themselves with byReference (null included: lru-cache only refuses undefined).
+  private readonly lru: LRUCache<string, {}>;
+  private readonly defaultTtl: number | undefined;
+  private readonly maxBytes: number | undefined;
+  private readonly byReference: boolean;
+  private readonly counters = new CounterSet();
+  private closed = false;
+
+  constructor(options: MemoryCacheOptions) {
+    this.defaultTtl = defaultTtlMs(options.defaultTtl);
+    const max = positiveInteger('maxSize', options.maxSize) ?? DEFAULT_MAX_SIZE;
+    this.maxBytes = positiveInteger('maxBytes', options.maxBytes);
+    this.byReference = options.byReference === true;
+    this.lru = new LRUCache<string, {}>({
+      max,
+      // Sizes are always tracked so `memoryMb` is measured; the limit applies only with maxBytes.
+      maxSize: this.maxBytes ?? Number.MAX_SAFE_INTEGER,
+      dispose: (_value, key, reason) => {
+        const scope = scopeOfRaw(key);
+        if (reason === 'evict') this.counters.add(scope, 'evictions');
+        else if (reason === 'expire') this.counters.add(scope, 'expirations');
+      },
+    });
+  }
+
+  private open(): void {
+    if (this.closed) throw new CacheError('the cache is closed', 'closed');
+  }
+
+  async get<T>(key: string, options?: ScopeOptions): Promise<T | undefined> {
+    this.open();
+    checkKey(key);
+    const scope = options?.tenantId === undefined ? 'g:' : scopeOf(options.tenantId);
+    return this.read(scope, key) as T | undefined;
+  }
+
+  private read(scope: string, key: string): unknown {
+    const stored = this.lru.get(scope + key);
+    if (stored === undefined) {
+      this.counters.miss(scope);
+      return undefined;
+    }
+    this.counters.hit(scope);
+    return this.byReference ? stored : decode(stored as string);
+  }
+
+  async set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
+    this.open();
+    checkKey(key);
+    const scope = scopeOf(options?.tenantId);
+    const ttl = ttlMs(options?.ttl, this.defaultTtl);
+    return this.write(scope + key, value, encode(value), ttl);
+  }
+
+  private write(raw: string, value: unknown, encoded: string, ttl: number | undefined): boolean {
+    const size = Buffer.byteLength(raw) + Buffer.byteLength(encoded);
+    // lru-cache would drop an existing entry when the new one is too large; we keep it.
+    if (this.maxBytes !== undefined && size > this.maxBytes) return false;
+    this.lru.set(raw, (this.byReference ? value : encoded) as {}, ttl === undefined ? { size } : { size, ttl });
+    this.counters.add(scopeOfRaw(raw), 'sets');
+    return true;
+  }
+
+  async add(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
+    this.open();
+    checkKey(key);
+    const scope = scopeOf(options?.tenantId);
+    const ttl = ttlMs(options?.ttl, this.defaultTtl);
+    const encoded = encode(value);
+    if (this.lru.has(scope + key)) return false;
+    return this.write(scope + key, value, encoded, ttl);
+  }
+
+  async delete(key: string, options?: ScopeOptions): Promise<boolean> {
+    this.open();
+    checkKey(key);
+    const scope = scopeOf(options?.tenantId);
+    return this.remove(scope, scope + key);
+  }
+
+  private remove(scope: string, raw: string): boolean {
+    // A stale entry is already gone as far as callers can tell.
+    const live = this.lru.has(raw);
+    this.lru.delete(raw);
+    if (live) this.counters.add(scope, 'deletes');
+    return live;
+  }
+
+  async deleteIfEquals(key: string, expected: unknown, options?: ScopeOptions): Promise<boolean> {
+    this.open();
+    checkKey(key);
+    const scope = scopeOf(options?.tenantId);
+    const want = encode(expected);
+    const stored = this.lru.get(scope + key, { updateAgeOnGet: false });
+    if (stored === undefined) return false;
+    const have = this.byReference ? encode(stored) : (stored as string);
+    return have === want && this.remove(scope, scope + key);
+  }
+
+  async clearPattern(pattern: string, options?: ScopeOptions): Promise<number> {
+    this.open();
+    checkPattern(pattern);
+    const scope = scopeOf(options?.tenantId);
+    const matches = compileGlob(pattern);
+    const doomed: string[] = [];
+    for (const raw of this.lru.keys()) {
+      if (raw.startsWith(scope) && matches(raw.slice(scope.length))) doomed.push(raw);
+    }
+    let removed = 0;
+    for (const raw of doomed) if (this.remove(scope, raw)) removed++;
+    return removed;
+  }
+
+  async getMany<T>(keys: Iterable<string>, options?: ScopeOptions): Promise<Map<string, T>> {
+    this.open();
+    const list = keysOf(keys);
+    const scope = scopeOf(options?.tenantId);
+    const found = new Map<string, T>();
+    for (const key of list) {
+      const value = this.read(scope, key);
+      if (value !== undefined) found.set(key, value as T);
+    }
+    return found;
+  }
+
+  async setMany(entries: BatchEntries, options?: SetOptions): Promise<number> {
+    this.open();
+    const pairs = entriesOf(entries);
+    const scope = scopeOf(options?.tenantId);
+    const ttl = ttlMs(options?.ttl, this.defaultTtl);
+    // Encode everything before writing anything: one bad value stores nothing.
+    const encoded = pairs.map(([, value]) => encode(value));
+    let stored = 0;
+    pairs.forEach(([key, value], i) => {
+      if (this.write(scope + key, value, encoded[i] as string, ttl)) stored++;
+    });
+    return stored;
+  }
+
+  async stats(options?: ScopeOptions): Promise<CacheStats> {
+    this.open();
+    const tenantId = options?.tenantId;
+    this.lru.purgeStale();
+    if (tenantId === undefined) return toStats(this.counters.total, this.lru.size, this.lru.calculatedSize);
+    const scope = scopeOf(tenantId);
+    let size = 0;
+    let bytes = 0;
+    for (const raw of this.lru.keys()) {
+      if (!raw.startsWith(scope)) continue;
+      size++;
+      bytes += this.lru.info(raw)?.size ?? 0;
+    }
+    return toStats(this.counters.forScope(scope), size, bytes);
+  }
+
+  async validate(): Promise<boolean> {
+    if (this.closed) return false;
+    // The byte count must agree with the entries actually held.
+    let bytes = 0;
+    for (const raw of this.lru.keys()) bytes += this.lru.info(raw)?.size ?? 0;
+    return bytes === this.lru.calculatedSize && this.lru.size <= this.lru.max;
+  }
+
+  async clear(): Promise<void> {
+    this.open();
+    this.lru.clear();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.lru.clear();
+  }
+}
+
+function scopeOfRaw(raw: string): string {
+  return raw.charCodeAt(0) === 0x74 ? raw.slice(0, raw.indexOf(':', 2) + 1) : 'g:';
+}

@@ -1,0 +1,35 @@
+import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from './types.js';
+
+// The guide's free functions, each a thin wrapper over the `Cache` contract.
+
+export function cacheSet(cache: Cache, key: string, value: unknown, options?: SetOptions): Promise<boolean> {
+  return cache.set(key, value, options);
+}
+
+export function cacheGet<T = unknown>(cache: Cache, key: string, options?: ScopeOptions): Promise<T | undefined> {
+  return cache.get<T>(key, options);
+}
+
+export function cacheDelete(cache: Cache, key: string, options?: ScopeOptions): Promise<boolean> {
+  return cache.delete(key, options);
+}
+
+export function cacheClearPattern(cache: Cache, pattern: string, options?: ScopeOptions): Promise<number> {
+  return cache.clearPattern(pattern, options);
+}
+
+export function batchCacheSet(cache: Cache, entries: BatchEntries, options?: SetOptions): Promise<number> {
+  return cache.setMany(entries, options);
+}
+
+export function batchCacheGet<T = unknown>(cache: Cache, keys: Iterable<string>, options?: ScopeOptions): Promise<Map<string, T>> {
+  return cache.getMany<T>(keys, options);
+}
+
+export function validateCache(cache: Cache): Promise<boolean> {
+  return cache.validate();
+}
+
+export function getCacheStats(cache: Cache, options?: ScopeOptions): Promise<CacheStats> {
+  return cache.stats(options);
+}

@@ -1,0 +1,103 @@
+import { CacheError } from './errors.js';
+
+/** Longest key accepted, in UTF-16 code units. */
+export const MAX_KEY_LENGTH = 2048;
+/** Longest tenant id accepted, in UTF-16 code units. */
+export const MAX_TENANT_LENGTH = 256;
+/** Longest TTL accepted short of `Infinity`, in seconds (about 68 years). */
+export const MAX_TTL_SECONDS = 2 ** 31 - 1;
+
+/**
+ * Raw keys are `g:<key>` for untenanted entries and `t:<tenant>:<key>` for a
+ * tenant's, where `<tenant>` is percent-encoded down to `[A-Za-z0-9_.-]`. The
+ * encoded tenant holds neither `:` nor a glob metacharacter, so a scope is a
+ * literal prefix no other scope shares and no user pattern can escape.
+ */
+const UNTENANTED = 'g:';
+const SAFE_TENANT = /^[A-Za-z0-9_.-]+$/;
+
+// Strings with lone surrogates all encode to the same UTF-8 bytes (U+FFFD) on
+// the wire, so two different keys would collide on Dragonfly: refuse them.
+function checkString(what: string, value: unknown, max: number): asserts value is string {
+  if (typeof value !== 'string') throw new CacheError(`${what} must be a string, got ${typeof value}`, 'validation');
+  if (value.length === 0) throw new CacheError(`${what} must not be empty`, 'validation');
+  if (value.length > max) throw new CacheError(`${what} is longer than ${max} characters`, 'validation');
+  if (!value.isWellFormed()) throw new CacheError(`${what} holds a lone surrogate (not well-formed UTF-16)`, 'validation');
+}
+
+export function checkKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH || !key.isWellFormed()) {
+    checkString('key', key, MAX_KEY_LENGTH);
+  }
+}
+
+export function checkPattern(pattern: unknown): asserts pattern is string {
+  checkString('pattern', pattern, MAX_KEY_LENGTH);
+}
+
+/** The literal raw-key prefix of a scope. */
+export function scopeOf(tenantId: string | undefined): string {
+  if (tenantId === undefined) return UNTENANTED;
+  checkString('tenantId', tenantId, MAX_TENANT_LENGTH);
+  return `t:${SAFE_TENANT.test(tenantId) ? tenantId : encodeTenant(tenantId)}:`;
+}
+
+function encodeTenant(tenantId: string): string {
+  return encodeURIComponent(tenantId).replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** The tenant a raw key belongs to, in its encoded form, or `undefined` when untenanted. */
+export function encodedTenantOf(rawKey: string): string | undefined {
+  if (!rawKey.startsWith('t:')) return undefined;
+  return rawKey.slice(2, rawKey.indexOf(':', 2));
+}
+
+/** Validates a TTL in seconds and returns it in milliseconds; `undefined` means "never expires". */
+export function ttlMs(ttl: unknown, fallbackMs: number | undefined): number | undefined {
+  if (ttl === undefined) return fallbackMs;
+  if (typeof ttl !== 'number' || Number.isNaN(ttl) || ttl <= 0) {
+    throw new CacheError(`ttl must be a positive number of seconds or Infinity, got ${String(ttl)}`, 'validation');
+  }
+  if (ttl === Infinity) return undefined;
+  if (ttl > MAX_TTL_SECONDS) throw new CacheError(`ttl must be at most ${MAX_TTL_SECONDS} seconds or Infinity`, 'validation');
+  return Math.max(1, Math.round(ttl * 1000));
+}
+
+/** For options given at construction: `defaultTtl`. */
+export function defaultTtlMs(ttl: unknown): number | undefined {
+  if (ttl === undefined) return undefined;
+  try {
+    return ttlMs(ttl, undefined);
+  } catch {
+    throw new CacheError(`defaultTtl must be a positive number of seconds or Infinity, got ${String(ttl)}`, 'validation');
+  }
+}
+
+/** Normalizes the batch entry shapes into pairs, validating every key first. */
+export function entriesOf(entries: unknown): [string, unknown][] {
+  let pairs: [string, unknown][];
+  if (entries instanceof Map) pairs = [...entries];
+  else if (entries !== null && typeof entries === 'object' && Symbol.iterator in entries) {
+    pairs = [];
+    for (const pair of entries as Iterable<unknown>) {
+      if (!Array.isArray(pair) || pair.length !== 2) throw new CacheError('batch entries must be [key, value] pairs', 'validation');
+      pairs.push([pair[0] as string, pair[1]]);
+    }
+  } else if (entries !== null && typeof entries === 'object') {
+    pairs = Object.entries(entries);
+  } else {
+    throw new CacheError('entries must be a record, a Map or an iterable of [key, value] pairs', 'validation');
+  }
+  for (const [key] of pairs) checkKey(key);
+  return pairs;
+}
+
+/** Validates and deduplicates a batch of keys. */
+export function keysOf(keys: unknown): string[] {
+  if (keys === null || typeof keys !== 'object' || !(Symbol.iterator in keys) || typeof keys === 'string') {
+    throw new CacheError('keys must be an iterable of strings', 'validation');
+  }
+  const out = [...new Set(keys as Iterable<string>)];
+  for (const key of out) checkKey(key);
+  return out;
+}

@@ -1,0 +1,194 @@
+import { CacheError } from './errors.js';
+
+/**
+ * Values are stored as JSON text. Plain JSON data (the common case: objects,
+ * arrays, strings, finite numbers, booleans, null) is stored as
+ * `JSON.stringify` output, so reading it back is one `JSON.parse` and nothing
+ * else. Values that JSON cannot carry exactly (Date, Map, Set, BigInt, typed
+ * arrays and Buffer, NaN/±Infinity/-0, `undefined` array slots) switch the
+ * whole value to a tagged form that starts with `~`, a character no JSON text
+ * starts with.
+ *
+ * Object properties whose value is `undefined` are omitted, as JSON does.
+ */
+const TAGGED = '~';
+const TAG = '\u0000ck';
+const MAX_DEPTH = 512;
+
+type Tagged = { [TAG]: string; v?: unknown; k?: string };
+
+const typedArrays: Record<string, new (buffer: ArrayBuffer) => ArrayBufferView> = {
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+};
+
+export function encode(value: unknown): string {
+  if (value === undefined) {
+    throw new CacheError('undefined cannot be cached: store null to cache "nothing"', 'validation');
+  }
+  if (isPlainJson(value, 0, [])) return JSON.stringify(value);
+  return TAGGED + JSON.stringify(toTagged(value));
+}
+
+export function decode(text: string): unknown {
+  if (text.charCodeAt(0) === 0x7e) return fromTagged(JSON.parse(text.slice(1)));
+  return JSON.parse(text);
+}
+
+function unsupported(what: string): CacheError {
+  return new CacheError(`cannot cache ${what}`, 'serialization');
+}
+
+/** Validates the whole value and tells whether plain JSON carries it exactly. */
+function isPlainJson(value: unknown, depth: number, ancestors: object[]): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value) && !Object.is(value, -0);
+    case 'bigint':
+      return false;
+    case 'undefined':
+      return false;
+    case 'function':
+      throw unsupported('a function');
+    case 'symbol':
+      throw unsupported('a symbol');
+  }
+  if (value === null) return true;
+  const obj = value as object;
+  if (depth > MAX_DEPTH) throw unsupported(`a value nested deeper than ${MAX_DEPTH} levels`);
+  if (ancestors.includes(obj)) throw unsupported('a circular structure');
+  if (Array.isArray(obj)) {
+    ancestors.push(obj);
+    let plain = true;
+    for (let i = 0; i < obj.length; i++) {
+      const item = obj[i];
+      if (item === undefined || !isPlainJson(item, depth + 1, ancestors)) plain = false;
+    }
+    ancestors.pop();
+    return plain;
+  }
+  const proto = Object.getPrototypeOf(obj);
+  if (proto === Object.prototype || proto === null) {
+    ancestors.push(obj);
+    let plain = true;
+    for (const key in obj) {
+      if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
+      const item = (obj as Record<string, unknown>)[key];
+      if (item === undefined) continue;
+      if (key === TAG || !isPlainJson(item, depth + 1, ancestors)) plain = false;
+    }
+    ancestors.pop();
+    return plain;
+  }
+  if (obj instanceof Date || obj instanceof Uint8Array || ArrayBuffer.isView(obj)) return false;
+  if (obj instanceof Map || obj instanceof Set) {
+    ancestors.push(obj);
+    for (const item of obj instanceof Map ? [...obj.keys(), ...obj.values()] : obj.values()) {
+      if (item !== undefined) isPlainJson(item, depth + 1, ancestors);
+    }
+    ancestors.pop();
+    return false;
+  }
+  throw unsupported(`an instance of ${describeClass(obj)} (only plain objects, arrays, Date, Map, Set, BigInt and typed arrays)`);
+}
+
+function describeClass(obj: object): string {
+  const name = (obj as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' && name ? name : 'an unknown class';
+}
+
+function base64(view: ArrayBufferView): string {
+  return Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('base64');
+}
+
+// Runs only after isPlainJson accepted the value, so it needs no checks.
+function toTagged(value: unknown): unknown {
+  switch (typeof value) {
+    case 'number':
+      if (Number.isFinite(value) && !Object.is(value, -0)) return value;
+      return { [TAG]: 'n', v: Object.is(value, -0) ? '-0' : String(value) };
+    case 'bigint':
+      return { [TAG]: 'b', v: value.toString() };
+    case 'undefined':
+      return { [TAG]: 'u' };
+    case 'object':
+      break;
+    default:
+      return value;
+  }
+  if (value === null) return null;
+  if (Array.isArray(value)) return value.map(toTagged);
+  if (value instanceof Date) return { [TAG]: 'd', v: toTagged(value.getTime()) };
+  if (value instanceof Map) return { [TAG]: 'm', v: [...value].map(([k, v]) => [toTagged(k), toTagged(v)]) };
+  if (value instanceof Set) return { [TAG]: 's', v: [...value].map(toTagged) };
+  if (Buffer.isBuffer(value)) return { [TAG]: 'B', v: base64(value) };
+  if (ArrayBuffer.isView(value)) return { [TAG]: 't', k: value.constructor.name, v: base64(value) };
+  const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+  if (entries.some(([k]) => k === TAG)) {
+    // A user object that happens to use our tag key is escaped, so it is never mistaken for a tag.
+    return { [TAG]: 'o', v: entries.map(([k, v]) => [k, toTagged(v)]) };
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of entries) defineOwn(out, k, toTagged(v));
+  return out;
+}
+
+// `__proto__` must become an own property, never the prototype.
+function defineOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+function fromTagged(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(fromTagged);
+  const tag = (value as Tagged)[TAG];
+  if (tag === undefined) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) defineOwn(out, k, fromTagged(v));
+    return out;
+  }
+  const v = (value as Tagged).v;
+  switch (tag) {
+    case 'n':
+      return v === '-0' ? -0 : Number(v);
+    case 'b':
+      return BigInt(v as string);
+    case 'u':
+      return undefined;
+    case 'd':
+      return new Date(fromTagged(v) as number);
+    case 'm':
+      return new Map((v as [unknown, unknown][]).map(([k, x]) => [fromTagged(k), fromTagged(x)]));
+    case 's':
+      return new Set((v as unknown[]).map(fromTagged));
+    case 'B':
+      return Buffer.from(v as string, 'base64');
+    case 't': {
+      const Ctor = typedArrays[(value as Tagged).k as string];
+      if (!Ctor) throw new Error(`unknown typed array ${(value as Tagged).k}`);
+      const bytes = Buffer.from(v as string, 'base64');
+      const copy = new ArrayBuffer(bytes.byteLength);
+      new Uint8Array(copy).set(bytes);
+      return new Ctor(copy);
+    }
+    case 'o': {
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of v as [string, unknown][]) defineOwn(out, k, fromTagged(x));
+      return out;
+    }
+    default:
+      throw new Error(`unknown tag ${tag}`);
+  }
+}

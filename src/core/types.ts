@@ -1,0 +1,79 @@
+/** Options that choose whose entries an operation sees. */
+export interface ScopeOptions {
+  /**
+   * Isolates the operation to one tenant: it can neither read, write, count nor
+   * delete entries of another tenant or the untenanted ones. Any non-empty,
+   * well-formed string up to 256 characters. Default: untenanted.
+   */
+  tenantId?: string;
+}
+
+export interface SetOptions extends ScopeOptions {
+  /**
+   * Time to live in **seconds** (fractions allowed, millisecond precision).
+   * Overrides the cache's `defaultTtl`; `Infinity` means "never expires".
+   * `0`, negatives, `NaN` and non-numbers are `validation` errors.
+   */
+  ttl?: number;
+}
+
+/** What `setMany` / `batchCacheSet` accept: a record, a Map, or any iterable of `[key, value]` pairs. */
+export type BatchEntries = Record<string, unknown> | Map<string, unknown> | Iterable<readonly [string, unknown]>;
+
+export interface CacheStats {
+  /** Gets (single or batched, per key) that found a live entry. */
+  hits: number;
+  /** Gets that found nothing, an expired entry or unreadable data. */
+  misses: number;
+  /** hits / (hits + misses), 0 when nothing was read. */
+  hitRate: number;
+  /** misses / (hits + misses), 0 when nothing was read. */
+  missRate: number;
+  /** Live entries in scope (expired entries are never counted). */
+  size: number;
+  /** Bytes held by the live entries in scope, in MiB (memory: counted by the cache; Dragonfly: `MEMORY USAGE`). */
+  memoryMb: number;
+  /** Entries stored. */
+  sets: number;
+  /** Entries removed by `delete` or `clearPattern`. */
+  deletes: number;
+  /** Entries removed to make room (memory: LRU; Dragonfly: the server's `evicted_keys`). */
+  evictions: number;
+  /** Entries that reached their TTL (memory: counted when noticed; Dragonfly: the server's `expired_keys`). */
+  expirations: number;
+  /** Operations that failed, plus entries whose stored data could not be decoded. */
+  errors: number;
+}
+
+/**
+ * The one contract every backend implements. Every method returns a Promise and
+ * reports failures as a rejected `CacheError`, never a synchronous throw.
+ */
+export interface Cache {
+  /** `'memory'`, `'dragonfly'`, ... */
+  readonly kind: string;
+  /** The value stored under `key`, or `undefined` when absent, expired or unreadable. */
+  get<T = unknown>(key: string, options?: ScopeOptions): Promise<T | undefined>;
+  /** Stores `value`; `false` when the cache declined it (larger than the cache allows, server out of memory). */
+  set(key: string, value: unknown, options?: SetOptions): Promise<boolean>;
+  /** Stores `value` only if `key` holds no live entry; `true` when it was stored. */
+  add(key: string, value: unknown, options?: SetOptions): Promise<boolean>;
+  /** Removes `key`; `false` when nothing was there. */
+  delete(key: string, options?: ScopeOptions): Promise<boolean>;
+  /** Removes `key` only while it still holds `expected` (compared by encoding); `true` when removed. */
+  deleteIfEquals(key: string, expected: unknown, options?: ScopeOptions): Promise<boolean>;
+  /** Removes every key of the scope matching a Redis glob `pattern`; the number removed. */
+  clearPattern(pattern: string, options?: ScopeOptions): Promise<number>;
+  /** The live entries among `keys`, as a Map of the hits only. */
+  getMany<T = unknown>(keys: Iterable<string>, options?: ScopeOptions): Promise<Map<string, T>>;
+  /** Stores every entry, all or none validated first; the number stored. */
+  setMany(entries: BatchEntries, options?: SetOptions): Promise<number>;
+  /** Counters and measured size of the scope (the whole cache when no tenant is given). */
+  stats(options?: ScopeOptions): Promise<CacheStats>;
+  /** `true` when the cache works end to end; never rejects. */
+  validate(): Promise<boolean>;
+  /** Removes every entry of this cache's own namespace (all tenants), nothing else. */
+  clear(): Promise<void>;
+  /** Releases resources; later operations reject with a `closed` error. */
+  close(): Promise<void>;
+}
