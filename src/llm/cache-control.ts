@@ -1,0 +1,35 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { ttlMs } from '../core/keys.js';
+
+/** Per-call controls, honoured by every cachekit wrapper called inside `withCacheControl`. */
+export interface CacheControl {
+  /** Skip the cache entirely: no read, no write. */
+  bypass?: boolean;
+  /** Skip the read, call upstream, and store the fresh result. */
+  refresh?: boolean;
+  /** Read as usual, but do not store what upstream returns. */
+  noStore?: boolean;
+  /** TTL for what this call stores, in seconds (`Infinity`: never expires). */
+  ttl?: number;
+  /** Tenant for this call, overriding the wrapper's own `tenantId`. */
+  tenantId?: string;
+}
+
+const storage = new AsyncLocalStorage<CacheControl>();
+
+/**
+ * Runs `fn` with per-call cache controls. The wrapped functions keep their own
+ * types: controls travel in async context, not in arguments. Nested calls
+ * merge, the innermost winning. Bad controls (a TTL of 0, ...) throw a
+ * `validation` CacheError at once.
+ */
+export function withCacheControl<T>(control: CacheControl, fn: () => T): T {
+  if (control.ttl !== undefined) ttlMs(control.ttl, undefined);
+  const outer = storage.getStore();
+  return storage.run(outer ? { ...outer, ...control } : control, fn);
+}
+
+/** The controls in force for the current call, if any. */
+export function currentCacheControl(): CacheControl | undefined {
+  return storage.getStore();
+}
