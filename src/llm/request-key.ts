@@ -29,62 +29,62 @@ export function requestKey(value: unknown, options?: RequestKeyOptions): string 
 }
 
 /**
- * An unambiguous text for `value`: JSON for JSON data (strings quoted, object
- * keys sorted), and tokens that no JSON text contains for everything else
- * (`NaN`, `12n`, `Date(...)`, `Map{...}`, ...). Two different inputs never
- * share a text, so no separator or escape can make them collide.
+ * An unambiguous text for `value`, built for speed on large prompts: strings
+ * are written length-prefixed (`s<length>:<text>`) instead of escaped, so the
+ * bulk of a chat request is copied, not scanned. Every token is
+ * self-delimiting (numbers end with `;`, containers with a closing bracket),
+ * so two different inputs never share a text. Object keys are sorted;
+ * `undefined` properties are skipped, as JSON does.
  */
 export function canonical(value: unknown, ancestors: object[]): string {
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value);
+      return `s${value.length}:${value}`;
     case 'number':
       // -0 is sent upstream as 0, so it is the same request.
-      return Number.isFinite(value) ? String(value === 0 ? 0 : value) : String(value);
+      return `n${value === 0 ? 0 : value};`;
     case 'boolean':
-      return value ? 'true' : 'false';
+      return value ? 'T' : 'F';
     case 'bigint':
-      return `${value}n`;
+      return `b${value};`;
     case 'undefined':
-      return 'undefined';
+      return 'U';
     case 'function':
     case 'symbol':
       throw new CacheError(`cannot derive a key from a ${typeof value}`, 'serialization');
   }
-  if (value === null) return 'null';
+  if (value === null) return 'N';
   const obj = value as object;
   if (ancestors.includes(obj)) throw new CacheError('cannot derive a key from a circular structure', 'serialization');
   ancestors.push(obj);
   try {
     if (Array.isArray(obj)) {
       let out = '[';
-      for (let i = 0; i < obj.length; i++) out += (i === 0 ? '' : ',') + canonical(obj[i], ancestors);
+      for (let i = 0; i < obj.length; i++) out += canonical(obj[i], ancestors);
       return out + ']';
     }
     const proto = Object.getPrototypeOf(obj);
     if (proto === Object.prototype || proto === null) {
       const keys = Object.keys(obj).sort();
       let out = '{';
-      let first = true;
       for (const key of keys) {
         const item = (obj as Record<string, unknown>)[key];
-        if (item === undefined) continue;
-        out += (first ? '' : ',') + JSON.stringify(key) + ':' + canonical(item, ancestors);
-        first = false;
+        if (item !== undefined) out += `s${key.length}:${key}` + canonical(item, ancestors);
       }
       return out + '}';
     }
-    if (obj instanceof Date) return `Date(${obj.getTime()})`;
+    if (obj instanceof Date) return `D${obj.getTime()};`;
     if (obj instanceof Map) {
-      const entries = [...obj].map(([k, v]) => canonical(k, ancestors) + '=>' + canonical(v, ancestors)).sort();
-      return `Map{${entries.join(',')}}`;
+      return `M{${[...obj].map(([k, v]) => canonical(k, ancestors) + canonical(v, ancestors)).sort().join('')}}`;
     }
-    if (obj instanceof Set) return `Set{${[...obj].map((v) => canonical(v, ancestors)).sort().join(',')}}`;
+    if (obj instanceof Set) return `S{${[...obj].map((v) => canonical(v, ancestors)).sort().join('')}}`;
     if (ArrayBuffer.isView(obj)) {
-      return `${obj.constructor.name}(${Buffer.from(obj.buffer, obj.byteOffset, obj.byteLength).toString('base64')})`;
+      const bytes = Buffer.from(obj.buffer, obj.byteOffset, obj.byteLength).toString('base64');
+      return `A${canonical(obj.constructor.name, ancestors)}${canonical(bytes, ancestors)}`;
     }
     // Class instances (decorated methods' arguments): object-hash knows their shape.
-    return `Object(${JSON.stringify(proto?.constructor?.name ?? '')},${objectHash(obj, { algorithm: 'sha256' })})`;
+    const name = String(proto?.constructor?.name ?? '');
+    return `O${canonical(name, ancestors)}${canonical(objectHash(obj, { algorithm: 'sha256' }), ancestors)}`;
   } finally {
     ancestors.pop();
   }
