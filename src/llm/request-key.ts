@@ -23,7 +23,13 @@ export interface RequestKeyOptions {
  * Throws a `serialization` CacheError for functions, symbols and circular values.
  */
 export function requestKey(value: unknown, options?: RequestKeyOptions): string {
-  const digest = createHash('sha256').update(canonical(value, [])).digest('hex');
+  const text = canonical(value, []);
+  const hash = createHash('sha256');
+  // UTF-8 turns every lone surrogate into U+FFFD, which would let two different
+  // prompts share a key; such texts are hashed as UTF-16 under another marker.
+  if (text.isWellFormed()) hash.update('8').update(text, 'utf8');
+  else hash.update('L').update(text, 'utf16le');
+  const digest = hash.digest('hex');
   const namespace = options?.namespace;
   return namespace === undefined ? `${REQUEST_KEY_VERSION}:${digest}` : `${REQUEST_KEY_VERSION}:${namespace}:${digest}`;
 }
