@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+// cachekit benchmarks against its peers. From the repo root: `npm run bench [-- --quick] [-- --only 1,4]`.
+// Imports the BUILT package (../dist), never src. Starts a private redis-server
+// on a free port for the Redis workloads and stops it at the end.
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fmtOps, progressDone, startRedis } from './lib.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const onlyArg = args.find((a) => a.startsWith('--only'));
+const only = onlyArg
+  ? (onlyArg.includes('=') ? onlyArg.split('=')[1] : args[args.indexOf(onlyArg) + 1]).split(',').map(Number)
+  : undefined;
+
+const ck = await import(pathToFileURL(join(here, '..', 'dist', 'index.js')).href);
+let ckOpenAI;
+try {
+  ckOpenAI = await import(pathToFileURL(join(here, '..', 'dist', 'openai.js')).href);
+} catch {
+  ckOpenAI = undefined;
+}
+
+const files = [
+  '1-memory.mjs',
+  '2-redis.mjs',
+  '3-batch.mjs',
+  '4-request-key.mjs',
+  '5-llm-hit.mjs',
+  '6-stampede.mjs',
+  '7-clear-pattern.mjs',
+  '8-memory-cost.mjs',
+];
+
+let redis;
+const ctx = {
+  ck,
+  ckOpenAI,
+  quick,
+  rounds: quick ? 3 : 7,
+  blockMs: quick ? 30 : 100,
+  /** The private redis-server, started on first use. */
+  async redis() {
+    redis ??= await startRedis(['--enable-debug-command', 'local']);
+    return redis;
+  },
+};
+const cleanup = () => redis?.stop();
+process.on('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
+
+const started = Date.now();
+const results = [];
+try {
+  for (const file of files) {
+    const id = Number(file.split('-')[0]);
+    if (only && !only.includes(id)) continue;
+    const w0 = Date.now();
+    let mod;
+    try {
+      mod = (await import(`./workloads/${file}`)).default;
+    } catch (error) {
+      results.push({ id, title: file, skipped: `cannot load: ${error.message}`, tables: [], checks: [] });
+      continue;
+    }
+    try {
+      const out = await mod.run(ctx);
+      results.push({ id, title: mod.title, seconds: (Date.now() - w0) / 1000, ...out });
+    } catch (error) {
+      results.push({ id, title: mod.title, skipped: `failed: ${error.stack ?? error}`, tables: [], checks: [] });
+    }
+    progressDone();
+    print(results.at(-1));
+  }
+} finally {
+  cleanup();
+}
+
+const machine = {
+  date: new Date().toISOString(),
+  command: `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`,
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model,
+  node: process.version,
+  redis: redis?.version ?? redisCliVersion(),
+  quick,
+  seconds: (Date.now() - started) / 1000,
+};
+writeFileSync(join(here, 'results.json'), JSON.stringify({ machine, results }, null, 2) + '\n');
+
+const checks = results.flatMap((r) => r.checks.map((c) => ({ workload: r.id, ...c })));
+console.log(`\n## Targets (${checks.filter((c) => c.pass).length}/${checks.length} PASS)\n`);
+console.log('| # | Target | Required | Measured | Result |\n|---|---|---|---|---|');
+for (const c of checks) {
+  console.log(`| ${c.workload} | ${c.name} | ${c.target} | ${c.actual}${c.detail ? ` (${c.detail})` : ''} | ${c.pass ? 'PASS' : '**FAIL**'} |`);
+}
+for (const r of results.filter((r) => r.skipped)) console.log(`| ${r.id} | ${r.title} | - | not run: ${r.skipped.split('\n')[0]} | **MISSING** |`);
+console.log(
+  `\n${machine.date} · ${machine.cpus} cores (${machine.cpuModel}) · Node ${machine.node} · Redis ${machine.redis} · ${machine.command} · ${machine.seconds.toFixed(0)} s`,
+);
+
+function redisCliVersion() {
+  try {
+    return /v=(\S+)/.exec(execFileSync('redis-server', ['--version'], { encoding: 'utf8' }))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+function print(result) {
+  console.log(`\n### ${result.id}. ${result.title}${result.seconds ? ` (${result.seconds.toFixed(1)} s)` : ''}`);
+  if (result.skipped) {
+    console.log(`\nNot run: ${result.skipped}`);
+    return;
+  }
+  for (const t of result.tables) {
+    console.log(`\n${t.title}${t.note ? ` (${t.note})` : ''}\n`);
+    console.log(`| Contender | ${t.unit ?? 'ops/s'} (median) | vs ${t.reference} |${t.extra ? ` ${t.extra} |` : ''}`);
+    console.log(`|---|---:|---:|${t.extra ? '---|' : ''}`);
+    for (const row of t.rows) {
+      const value = row.display ?? (row.opsPerSec !== undefined ? fmtOps(row.opsPerSec) : String(row.value));
+      const ratio = row.ratio === undefined ? '' : `${row.ratio.toFixed(2)}x`;
+      console.log(`| ${row.name} | ${value} | ${ratio} |${t.extra ? ` ${row.extra ?? ''} |` : ''}`);
+    }
+  }
+}
