@@ -31,12 +31,13 @@ export function planCall(site: Pick<CallSite<unknown>, 'tenantId' | 'ttl'>): Cal
 
 // The caller's own mistakes (a bad tenant id, say) are reported; anything the
 // cache itself suffers (outage, timeout, unreadable entry) only costs a miss.
-function failOpen(stats: WrapperStats, error: unknown): void {
+export function failOpen(stats: WrapperStats, error: unknown): void {
   if (error instanceof CacheError && error.errorType === 'validation') throw error;
   stats.errors++;
 }
 
-function isStored(value: unknown): value is StoredResult {
+/** Whether a cache entry is a `StoredResult` envelope (anything else reads as a miss). */
+export function isStored(value: unknown): value is StoredResult {
   return value !== null && typeof value === 'object' && 'value' in value && 'durationMs' in value;
 }
 

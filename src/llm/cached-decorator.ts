@@ -1,0 +1,142 @@
+import { CacheError } from '../core/errors.js';
+import type { Cache } from '../core/types.js';
+import { cachedCall, type CallSite } from './cached-call.js';
+import { emptyWrapperStats } from './entry.js';
+import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl } from './options.js';
+import { requestKey } from './request-key.js';
+import { SingleFlight } from './single-flight.js';
+import { registerStats } from './wrapper-stats.js';
+
+export interface CachedOptions {
+  /** Where results are stored. Default: the instance's `cache` property (`this.cache`), read at each call. */
+  cache?: Cache;
+  /** TTL of stored results, in seconds (`Infinity`: never expires). Default: the cache's `defaultTtl`. */
+  ttl?: number;
+  /**
+   * Readable key segment: keys are `v1:<namespace>:<sha256 of the arguments>`.
+   * Default: `<DeclaringClass>.<method>`. Set it when two classes share a name,
+   * or when a minifier renames classes.
+   */
+  namespace?: string;
+  /**
+   * What to hash instead of the arguments; called with the instance as `this`,
+   * so it can add instance state (which the default key leaves out: instances of
+   * one class share entries). Default: all arguments.
+   */
+  key?: (this: any, ...args: any[]) => unknown;
+  /** Tenant whose entries are read and written; `withCacheControl({ tenantId })` overrides it per call. Default: untenanted. */
+  tenantId?: string;
+  /** Return `false` to keep a result out of the cache (rejections never are cached). Default: cache every result. */
+  shouldCache?: (result: unknown) => boolean;
+}
+
+type AsyncMethod<This, A extends unknown[], R> = (this: This, ...args: A) => Promise<R>;
+
+/** `@Cached(...)` applies as a TC39 standard decorator and as a legacy `experimentalDecorators` one. */
+export interface CachedDecorator {
+  <This, A extends unknown[], R>(
+    method: AsyncMethod<This, A, R>,
+    context: ClassMethodDecoratorContext<This, AsyncMethod<This, A, R>>,
+  ): AsyncMethod<This, A, R>;
+  <T extends (...args: any[]) => Promise<unknown>>(
+    target: object,
+    propertyKey: string | symbol,
+    descriptor: TypedPropertyDescriptor<T>,
+  ): TypedPropertyDescriptor<T>;
+}
+
+/**
+ * Caches an async method's results under its class, name and arguments.
+ * Works with standard decorators (TypeScript 5 default) and with
+ * `experimentalDecorators` (NestJS), told apart by the arguments the
+ * decorator receives. Concurrent identical calls share one execution; a
+ * rejection reaches every caller and is never cached. Read the counters with
+ * `cacheStats(Class.prototype.method)`.
+ *
+ * Throws a `validation` CacheError for bad options or when applied to
+ * something other than a method, and on a call when neither `options.cache`
+ * nor `this.cache` is a cache.
+ */
+export function Cached(options: CachedOptions = {}): CachedDecorator {
+  if (options === null || typeof options !== 'object') throw new CacheError('@Cached: options must be an object', 'validation');
+  if (options.cache !== undefined) checkCache(options.cache, '@Cached');
+  checkTtl(options.ttl, '@Cached: ttl');
+  checkTenant(options.tenantId);
+  checkFunction(options.key, '@Cached: key');
+  checkFunction(options.shouldCache, '@Cached: shouldCache');
+  if (options.namespace !== undefined) checkNamespace(options.namespace, '@Cached');
+
+  return function decorate(this: unknown, ...args: unknown[]): unknown {
+    const [value, second, descriptor] = args;
+    if (second !== null && typeof second === 'object' && 'kind' in second) {
+      const context = second as DecoratorContext;
+      if (context.kind !== 'method' || typeof value !== 'function') throw new CacheError('@Cached decorates methods only', 'validation');
+      return cachedMethod(value as AnyMethod, nameOf(context.name), undefined, options);
+    }
+    const d = descriptor as PropertyDescriptor | undefined;
+    if ((typeof second === 'string' || typeof second === 'symbol') && typeof d?.value === 'function') {
+      const owner = typeof value === 'function' ? value : (value as object).constructor;
+      return { ...d, value: cachedMethod(d.value as AnyMethod, nameOf(second), (owner as { name?: string }).name, options) };
+    }
+    throw new CacheError('@Cached decorates methods only', 'validation');
+  } as CachedDecorator;
+}
+
+type AnyMethod = (this: unknown, ...args: unknown[]) => Promise<unknown>;
+
+function nameOf(name: string | symbol): string {
+  return typeof name === 'symbol' ? `[${name.description ?? ''}]` : name;
+}
+
+function cachedMethod(method: AnyMethod, name: string, knownClass: string | undefined, options: CachedOptions): AnyMethod {
+  const stats = emptyWrapperStats();
+  const sites = new WeakMap<Cache, CallSite<unknown>>();
+  let namespace = options.namespace ?? (knownClass === undefined ? undefined : `${knownClass || 'anonymous'}.${name}`);
+
+  const siteFor = (cache: Cache): CallSite<unknown> => {
+    let site = sites.get(cache);
+    if (!site) {
+      // One flight group per cache: instances holding different caches must each fill their own.
+      site = { cache, ttl: options.ttl, tenantId: options.tenantId, shouldCache: options.shouldCache, stats, flights: new SingleFlight() };
+      sites.set(cache, site);
+    }
+    return site;
+  };
+
+  const replacement = async function (this: unknown, ...args: unknown[]): Promise<unknown> {
+    const cache = options.cache ?? (this as { cache?: unknown } | null | undefined)?.cache;
+    if (namespace === undefined) {
+      const cls = declaringClass(this, replacement);
+      if (cls === undefined) throw new CacheError(`@Cached ${name}: called on an object that does not inherit it; set options.namespace`, 'validation');
+      namespace = `${cls}.${name}`;
+    }
+    checkCache(cache, `@Cached ${namespace}: no cache given and this.cache is not a cache`);
+    const site = siteFor(cache);
+    let key: string;
+    try {
+      key = requestKey(options.key ? options.key.apply(this, args) : args, { namespace });
+    } catch (error) {
+      if (!(error instanceof CacheError && error.errorType === 'serialization')) throw error;
+      stats.bypasses++;
+      return method.apply(this, args);
+    }
+    return cachedCall(site, key, () => method.apply(this, args));
+  };
+  registerStats(replacement, stats);
+  return replacement;
+}
+
+// Standard decorators are not told their class; the class whose prototype (or,
+// for a static method, the class itself) owns the replacement is the one that
+// declared it, whatever subclass `self` is an instance of. `undefined` when
+// `self` does not inherit the method (a `.call` with another object).
+function declaringClass(self: unknown, replacement: unknown): string | undefined {
+  for (let holder = self; holder !== null && (typeof holder === 'object' || typeof holder === 'function'); holder = Object.getPrototypeOf(holder)) {
+    const owner = holder as object;
+    if (Reflect.ownKeys(owner).some((key) => Object.getOwnPropertyDescriptor(owner, key)?.value === replacement)) {
+      const cls = typeof owner === 'function' ? owner : owner.constructor;
+      return (cls as { name?: string } | undefined)?.name || 'anonymous';
+    }
+  }
+  return undefined;
+}

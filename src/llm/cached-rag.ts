@@ -1,0 +1,135 @@
+import { CacheError } from '../core/errors.js';
+import type { Cache } from '../core/types.js';
+import { cachedCall, type CallSite } from './cached-call.js';
+import { emptyWrapperStats } from './entry.js';
+import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl } from './options.js';
+import { requestKey } from './request-key.js';
+import { SingleFlight } from './single-flight.js';
+import { registerStats } from './wrapper-stats.js';
+
+// `any` in parameter position so RAG objects with their own option types fit.
+type QueryFn = (question: any, ...rest: any[]) => Promise<unknown>;
+
+/** What `cachedRag` wraps: an object with an async `query(question, options?)`, or such a function itself. */
+export type RagTarget = QueryFn | { query: QueryFn };
+
+export interface CachedRagOptions {
+  /** Where answers are stored. Required. */
+  cache: Cache;
+  /** TTL of stored answers, in seconds (`Infinity`: never expires). Default: the cache's `defaultTtl`. */
+  ttl?: number;
+  /**
+   * Readable key segment: keys are `v1:<namespace>:<sha256>`, so
+   * `cache.clearPattern('v1:rag:*')` drops every answer of the default namespace.
+   * Two wrappers share answers only when namespace and corpus version match. Default `'rag'`.
+   */
+  namespace?: string;
+  /**
+   * Version of the corpus or index the answers come from, hashed into every key:
+   * bump it when documents change and old answers are never served again (they
+   * expire by TTL, or clear them by pattern). A function is called on every
+   * query, so it can read the version from your index; when it throws, the query
+   * goes upstream uncached (counted as an error and a bypass). Default: none.
+   */
+  corpusVersion?: string | (() => string | Promise<string>);
+  /**
+   * What to hash instead of the query's arguments (question and retrieval
+   * options), e.g. to drop a trace id. Default: every argument, trailing
+   * `undefined`s dropped, so `query(q)` and `query(q, undefined)` share an entry.
+   */
+  key?: (args: unknown[]) => unknown;
+  /** Tenant whose answers are read and written; `withCacheControl({ tenantId })` overrides it per call. Default: untenanted. */
+  tenantId?: string;
+  /** Return `false` to keep an answer out of the cache (rejections never are cached). Default: cache every answer. */
+  shouldCache?: (answer: unknown) => boolean;
+}
+
+/**
+ * Caches a RAG pipeline's answers. Takes `rag` with `query(question, options)`,
+ * or a plain async query function, and returns the same type. The key holds the
+ * question, every retrieval option (top-k, filters, ...) and the corpus version.
+ * Read the counters with `cacheStats(wrapped)`; per-call controls come from
+ * `withCacheControl`. Throws a `validation` CacheError at once for bad options,
+ * and on a query when `corpusVersion()` returns something other than a non-empty string.
+ */
+export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions): R {
+  if (options === null || typeof options !== 'object') throw new CacheError('cachedRag: options must be an object', 'validation');
+  checkCache(options.cache, 'cachedRag');
+  checkTtl(options.ttl, 'cachedRag: ttl');
+  checkTenant(options.tenantId);
+  checkFunction(options.key, 'cachedRag: key');
+  checkFunction(options.shouldCache, 'cachedRag: shouldCache');
+  const namespace = options.namespace ?? 'rag';
+  checkNamespace(namespace, 'cachedRag');
+  const { corpusVersion } = options;
+  if (corpusVersion !== undefined && typeof corpusVersion !== 'function') checkVersion(corpusVersion);
+
+  const site: CallSite<unknown> = {
+    cache: options.cache,
+    ttl: options.ttl,
+    tenantId: options.tenantId,
+    shouldCache: options.shouldCache,
+    stats: emptyWrapperStats(),
+    flights: new SingleFlight(),
+  };
+
+  const cached = (query: QueryFn, self: unknown) =>
+    async function (...args: unknown[]): Promise<unknown> {
+      const upstream = async () => query.apply(self, args as [unknown, ...unknown[]]);
+      let version: string | undefined;
+      if (typeof corpusVersion === 'function') {
+        try {
+          version = await corpusVersion();
+        } catch {
+          site.stats.errors++;
+          site.stats.bypasses++;
+          return upstream();
+        }
+        checkVersion(version);
+      } else {
+        version = corpusVersion;
+      }
+      let end = args.length;
+      while (end > 0 && args[end - 1] === undefined) end--;
+      let key: string;
+      try {
+        const input = options.key ? options.key(args) : args.slice(0, end);
+        key = requestKey({ corpus: version ?? null, input }, { namespace });
+      } catch (error) {
+        if (!(error instanceof CacheError && error.errorType === 'serialization')) throw error;
+        site.stats.bypasses++;
+        return upstream();
+      }
+      return cachedCall(site, key, upstream);
+    };
+
+  let wrapped: object;
+  if (typeof rag === 'function') {
+    wrapped = cached(rag, undefined);
+  } else if (rag !== null && typeof rag === 'object' && typeof rag.query === 'function') {
+    const query = cached(rag.query, rag);
+    const bound = new WeakMap<(...args: unknown[]) => unknown, unknown>();
+    wrapped = new Proxy(rag, {
+      get(obj, prop) {
+        if (prop === 'query') return query;
+        const value: unknown = Reflect.get(obj, prop);
+        if (typeof value !== 'function' || prop === 'constructor') return value;
+        // Other methods run on the raw object, so its private fields keep working.
+        const fn = value as (...args: unknown[]) => unknown;
+        if (!bound.has(fn)) bound.set(fn, fn.bind(obj));
+        return bound.get(fn);
+      },
+      set: (obj, prop, value) => Reflect.set(obj, prop, value),
+    });
+  } else {
+    throw new CacheError('cachedRag: rag must be an async function or an object with a query() method', 'validation');
+  }
+  registerStats(wrapped, site.stats);
+  return wrapped as R;
+}
+
+function checkVersion(version: unknown): void {
+  if (typeof version !== 'string' || version.length === 0) {
+    throw new CacheError(`cachedRag: corpusVersion must be a non-empty string, got ${String(version)}`, 'validation');
+  }
+}

@@ -1,0 +1,42 @@
+import { CacheError } from '../core/errors.js';
+import { scopeOf, ttlMs } from '../core/keys.js';
+import type { Cache } from '../core/types.js';
+
+// Checks shared by the wrappers' constructors: bad options throw at wrap time,
+// never on the first call (STYLE.md, "fail loudly at construction").
+
+export function checkCache(cache: unknown, where: string): asserts cache is Cache {
+  const c = cache as Partial<Cache> | null | undefined;
+  if (c === null || typeof c !== 'object' || typeof c.get !== 'function' || typeof c.set !== 'function') {
+    throw new CacheError(`${where}: options.cache must be a cachekit Cache (createMemoryCache, createDragonflyCache)`, 'validation');
+  }
+}
+
+export function checkTtl(ttl: unknown, name: string): void {
+  if (ttl === undefined) return;
+  try {
+    ttlMs(ttl, undefined);
+  } catch {
+    throw new CacheError(`${name} must be a positive number of seconds or Infinity, got ${String(ttl)}`, 'validation');
+  }
+}
+
+export function checkTenant(tenantId: unknown): void {
+  if (tenantId !== undefined) scopeOf(tenantId as string);
+}
+
+// Glob metacharacters would make `clearPattern('v1:<namespace>:*')` match other namespaces.
+const NAMESPACE = /^[^\s*?[\]\\]{1,200}$/;
+
+export function checkNamespace(namespace: unknown, where: string): asserts namespace is string {
+  if (typeof namespace !== 'string' || !NAMESPACE.test(namespace)) {
+    throw new CacheError(
+      `${where}: namespace must be 1-200 characters without whitespace or glob metacharacters (* ? [ ] \\), got ${JSON.stringify(namespace)}`,
+      'validation',
+    );
+  }
+}
+
+export function checkFunction(value: unknown, name: string): void {
+  if (value !== undefined && typeof value !== 'function') throw new CacheError(`${name} must be a function`, 'validation');
+}

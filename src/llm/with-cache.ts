@@ -1,0 +1,242 @@
+import { CacheError } from '../core/errors.js';
+import type { Cache } from '../core/types.js';
+import { cachedCall, type CallSite } from './cached-call.js';
+import { emptyWrapperStats, type WrapperStats } from './entry.js';
+import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl } from './options.js';
+import { requestKey } from './request-key.js';
+import { SingleFlight } from './single-flight.js';
+import { registerStats } from './wrapper-stats.js';
+
+export interface WithCacheOptions {
+  /** Where results are stored. Required. */
+  cache: Cache;
+  /** TTL of stored results, in seconds (`Infinity`: never expires). Default: the cache's `defaultTtl`. */
+  ttl?: number;
+  /**
+   * Paths of the methods to cache, nested paths included (`'chat.completions.create'`).
+   * Each must be a function when `withCache` is called; listed methods must return
+   * a Promise. Default: every `async function` property of the target itself
+   * (own or inherited), looked up when it is read. Other properties pass through.
+   */
+  methods?: readonly string[];
+  /**
+   * Readable key segment: keys are `v1:<namespace>:<sha256>`. Default: the method's
+   * path (`generate`, `chat.completions.create`). The method path is hashed into
+   * the key either way, so two methods never share entries, and wrappers share
+   * entries only when namespace, method, identity and arguments all match.
+   */
+  namespace?: string;
+  /**
+   * What to hash instead of the argument list, e.g. to drop a request id:
+   * `key: ([req]) => ({ ...req, requestId: undefined })`. Method and identity are
+   * still hashed with it. Default: all arguments.
+   */
+  key?: (args: unknown[], method: string) => unknown;
+  /**
+   * What tells this upstream from another serving the same method (provider,
+   * default model, base URL). Default: the string, number and boolean values of
+   * the identity fields (`provider`, `model`, `defaultModel`, `modelId`,
+   * `modelName`, `baseURL`, `baseUrl`, `apiBase`, `endpoint`, `deployment`,
+   * `region`, `apiVersion`) found, at each call, on the target, its `config` and
+   * `options` objects, and the object that owns a nested method.
+   */
+  identity?: unknown;
+  /** Tenant whose entries the wrapper reads and writes; `withCacheControl({ tenantId })` overrides it per call. Default: untenanted. */
+  tenantId?: string;
+  /** Return `false` to keep a result out of the cache (rejections never are cached). Default: cache every result. */
+  shouldCache?: (result: unknown, method: string) => boolean;
+}
+
+export const IDENTITY_FIELDS: readonly string[] = [
+  'provider',
+  'model',
+  'defaultModel',
+  'modelId',
+  'modelName',
+  'baseURL',
+  'baseUrl',
+  'apiBase',
+  'endpoint',
+  'deployment',
+  'region',
+  'apiVersion',
+];
+
+const AsyncFunction = (async () => {}).constructor;
+type AnyFunction = (...args: unknown[]) => unknown;
+
+interface PathNode {
+  /** Method names at this level mapped to their full path. */
+  leaves: Map<PropertyKey, string>;
+  children: Map<PropertyKey, PathNode>;
+}
+
+/**
+ * Caches the results of `target`'s async methods and returns an object of the
+ * same type (a Proxy). Methods run with `this` set to the object that owns
+ * them, so private fields keep working. Read the counters with
+ * `cacheStats(wrapped)`; per-call controls come from `withCacheControl`.
+ *
+ * Calls whose arguments cannot be keyed (functions, symbols, circular values,
+ * an `AbortSignal`) go upstream uncached and count as bypasses. A failing cache
+ * counts an error and the call is answered from upstream. Throws a `validation`
+ * CacheError at once for bad options or a listed method that is not a function.
+ */
+export function withCache<T extends object>(target: T, options: WithCacheOptions): T {
+  if (target === null || (typeof target !== 'object' && typeof target !== 'function')) {
+    throw new CacheError('withCache: target must be an object', 'validation');
+  }
+  if (options === null || typeof options !== 'object') throw new CacheError('withCache: options must be an object', 'validation');
+  checkCache(options.cache, 'withCache');
+  checkTtl(options.ttl, 'withCache: ttl');
+  checkTenant(options.tenantId);
+  checkFunction(options.key, 'withCache: key');
+  checkFunction(options.shouldCache, 'withCache: shouldCache');
+  if (options.namespace !== undefined) checkNamespace(options.namespace, 'withCache');
+
+  const root = options.methods === undefined ? undefined : pathTree(target, options.methods);
+  const stats = emptyWrapperStats();
+  const wrapper = new Wrapper(target, options, stats);
+  const proxy = wrapper.proxy(target, root) as T;
+  registerStats(proxy, stats);
+  return proxy;
+}
+
+function pathTree(target: object, methods: readonly string[]): PathNode {
+  if (!Array.isArray(methods) || methods.length === 0) {
+    throw new CacheError('withCache: methods must be a non-empty array of method paths', 'validation');
+  }
+  const root: PathNode = { leaves: new Map(), children: new Map() };
+  for (const path of methods) {
+    const parts = typeof path === 'string' ? path.split('.') : [];
+    if (parts.length === 0 || parts.some((p) => p === '')) throw new CacheError(`withCache: bad method path ${JSON.stringify(path)}`, 'validation');
+    let node = root;
+    let value: unknown = target;
+    for (const [i, part] of parts.entries()) {
+      value = value === null || value === undefined ? undefined : (value as Record<string, unknown>)[part];
+      if (i === parts.length - 1) {
+        if (typeof value !== 'function') throw new CacheError(`withCache: ${path} is not a function on the target`, 'validation');
+        node.leaves.set(part, path);
+      } else {
+        let child = node.children.get(part);
+        if (!child) node.children.set(part, (child = { leaves: new Map(), children: new Map() }));
+        node = child;
+      }
+    }
+  }
+  return root;
+}
+
+function identityOf(...sources: unknown[]): Record<string, string | number | boolean> {
+  const found: Record<string, string | number | boolean> = {};
+  for (const source of sources) {
+    if (source === null || typeof source !== 'object') continue;
+    for (const field of IDENTITY_FIELDS) {
+      if (field in found) continue;
+      const value = (source as Record<string, unknown>)[field];
+      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') found[field] = value;
+    }
+  }
+  return found;
+}
+
+// A signal changes how a call may end, not its answer; sharing one caller's
+// flight with another would make the abort of one fail the other.
+function holdsSignal(args: unknown[]): boolean {
+  for (const arg of args) {
+    if (arg instanceof AbortSignal) return true;
+    if (arg !== null && typeof arg === 'object' && !Array.isArray(arg)) {
+      for (const key in arg) if ((arg as Record<string, unknown>)[key] instanceof AbortSignal) return true;
+    }
+  }
+  return false;
+}
+
+class Wrapper {
+  private readonly flights = new SingleFlight();
+  private readonly sites = new Map<string, CallSite<unknown>>();
+  private readonly proxies = new WeakMap<object, object>();
+
+  constructor(
+    private readonly target: object,
+    private readonly options: WithCacheOptions,
+    private readonly stats: WrapperStats,
+  ) {}
+
+  /** A proxy for `raw`; `node` lists the paths cached below it, `undefined` means "its async functions". */
+  proxy(raw: object, node: PathNode | undefined): object {
+    const known = this.proxies.get(raw);
+    if (known) return known;
+    const wrapped = new WeakMap<AnyFunction, AnyFunction>();
+    const bound = new WeakMap<AnyFunction, AnyFunction>();
+    const proxy: object = new Proxy(raw, {
+      get: (obj, prop) => {
+        const value: unknown = Reflect.get(obj, prop);
+        const child = node?.children.get(prop);
+        if (child) return value !== null && typeof value === 'object' ? this.proxy(value, child) : value;
+        if (typeof value !== 'function' || prop === 'constructor') return value;
+        const fn = value as AnyFunction;
+        const path = node ? node.leaves.get(prop) : fn instanceof AsyncFunction && typeof prop === 'string' ? prop : undefined;
+        if (path === undefined) {
+          // Passed-through methods run on the raw object too, or private fields would throw.
+          let b = bound.get(fn);
+          if (!b) bound.set(fn, (b = fn.bind(obj) as AnyFunction));
+          return b;
+        }
+        let w = wrapped.get(fn);
+        if (!w) wrapped.set(fn, (w = this.wrap(fn, path, obj, () => proxy)));
+        return w;
+      },
+      set: (obj, prop, value) => Reflect.set(obj, prop, value),
+    });
+    this.proxies.set(raw, proxy);
+    return proxy;
+  }
+
+  private site(path: string): CallSite<unknown> {
+    let site = this.sites.get(path);
+    if (!site) {
+      const { cache, ttl, tenantId, shouldCache } = this.options;
+      site = {
+        cache,
+        ttl,
+        tenantId,
+        shouldCache: shouldCache && ((result: unknown) => shouldCache(result, path)),
+        stats: this.stats,
+        flights: this.flights,
+      };
+      this.sites.set(path, site);
+    }
+    return site;
+  }
+
+  private wrap(fn: AnyFunction, path: string, owner: object, proxyOf: () => object): AnyFunction {
+    const wrapper = this;
+    const site = this.site(path);
+    const namespace = this.options.namespace ?? path;
+    return async function cached(this: unknown, ...args: unknown[]): Promise<unknown> {
+      const self = this === undefined || this === proxyOf() ? owner : this;
+      const key = wrapper.keyOf(path, owner, args, namespace);
+      if (key === undefined) {
+        site.stats.bypasses++;
+        return fn.apply(self, args);
+      }
+      return cachedCall(site, key, async () => fn.apply(self, args));
+    };
+  }
+
+  /** `undefined` when the call cannot be keyed. */
+  private keyOf(path: string, owner: object, args: unknown[], namespace: string): string | undefined {
+    const { key, identity } = this.options;
+    const target = this.target as Record<string, unknown>;
+    const id = identity !== undefined ? identity : identityOf(target, owner, target.config, target.options);
+    if (key === undefined && holdsSignal(args)) return undefined;
+    const input = key === undefined ? args : key(args, path);
+    try {
+      return requestKey({ method: path, identity: id, input }, { namespace });
+    } catch (error) {
+      if (error instanceof CacheError && error.errorType === 'serialization') return undefined;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,23 @@
+import { CacheError } from '../core/errors.js';
+import type { WrapperStats } from './entry.js';
+
+// Stats live beside the wrapper, not on it, so a wrapped object keeps exactly
+// its caller's type and no property of ours can shadow one of the target's.
+const registry = new WeakMap<object, WrapperStats>();
+
+/** Makes `stats` readable through `cacheStats(wrapper)`. */
+export function registerStats(wrapper: object, stats: WrapperStats): void {
+  registry.set(wrapper, stats);
+}
+
+/**
+ * A copy of the counters of a cachekit wrapper: what `withCache`, `cachedRag`
+ * or `memoizeTask` returned, or a method decorated with `@Cached` (read it from
+ * the class's prototype or any instance). Throws a `validation` CacheError for
+ * anything else.
+ */
+export function cacheStats(wrapper: object): WrapperStats {
+  const stats = registry.get(wrapper);
+  if (stats === undefined) throw new CacheError('cacheStats() takes a value returned by a cachekit wrapper', 'validation');
+  return { ...stats };
+}
