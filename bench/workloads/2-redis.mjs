@@ -1,0 +1,79 @@
+// Workload 2: Redis get (hit) and set of a 2 KB value, 64 concurrent callers.
+import { BentoCache, bentostore } from 'bentocache';
+import { redisDriver } from 'bentocache/drivers/redis';
+import KeyvRedis from '@keyv/redis';
+import { Redis } from 'ioredis';
+import Keyv from 'keyv';
+import { check, concurrent, forAbout, interleave, withRatios } from '../lib.mjs';
+import { twoKb } from './values.mjs';
+
+const KEYS = Array.from({ length: 1000 }, (_, i) => `doc:${i}`);
+const CALLERS = 64;
+
+export default {
+  id: 2,
+  title: 'Redis get (hit) and set, 2 KB values, 64 concurrent callers',
+  async run({ ck, redis, rounds, blockMs }) {
+    const server = await redis();
+    const cachekit = await ck.createDragonflyCache({ url: server.url, keyPrefix: 'bench2ck' });
+    const piped = new Redis({ port: server.port, enableAutoPipelining: true });
+    const plain = new Redis({ port: server.port });
+    const keyv = new Keyv(new KeyvRedis(server.url), { namespace: 'bench2kv' });
+    const bento = new BentoCache({
+      default: 'redis',
+      stores: { redis: bentostore().useL2Layer(redisDriver({ connection: { host: '127.0.0.1', port: server.port } })) },
+    });
+    const value = twoKb;
+    const json = (client, prefix) => ({
+      get: async (k) => JSON.parse(await client.get(prefix + k)),
+      set: (k) => client.set(prefix + k, JSON.stringify(value)),
+    });
+    const cs = [
+      { name: 'cachekit', get: (k) => cachekit.get(k), set: (k) => cachekit.set(k, value) },
+      { name: 'ioredis + JSON, auto-pipelining', ...json(piped, 'bench2p:') },
+      { name: 'ioredis + JSON, no pipelining', ...json(plain, 'bench2n:') },
+      { name: 'keyv + @keyv/redis', get: (k) => keyv.get(k), set: (k) => keyv.set(k, value) },
+      { name: 'bentocache (Redis only)', get: (k) => bento.get({ key: k }), set: (k) => bento.set({ key: k, value }) },
+    ];
+    try {
+      for (const c of cs) await concurrent(KEYS.length, CALLERS, (i) => c.set(KEYS[i]));
+      for (const c of cs) {
+        const got = await c.get(KEYS[7]);
+        if (got?.id !== value.id) throw new Error(`${c.name} did not read back what it stored`);
+      }
+      const tables = [];
+      const results = {};
+      for (const op of ['get', 'set']) {
+        const rows = await interleave(
+          `2 redis ${op}`,
+          cs.map((c) => ({
+            name: c.name,
+            run: () => forAbout(blockMs * 2, () => concurrent(KEYS.length, CALLERS, (i) => c[op](KEYS[i]))),
+          })),
+          { rounds },
+        );
+        results[op] = rows;
+        tables.push({ title: `2. Redis ${op}${op === 'get' ? ' (hit)' : ''}, 2 KB, ${CALLERS} callers`, reference: 'cachekit', rows: withRatios(rows, 'cachekit') });
+      }
+      const checks = [];
+      for (const op of ['get', 'set']) {
+        const v = (n) => results[op].find((r) => r.name === n).opsPerSec;
+        const a = v('cachekit') / v('ioredis + JSON, auto-pipelining');
+        const b = v('cachekit') / v('bentocache (Redis only)');
+        // The ceiling of any ioredis-based cache: raw ioredis itself against bentocache.
+        const ceiling = v('ioredis + JSON, auto-pipelining') / v('bentocache (Redis only)');
+        checks.push(
+          check(`redis ${op}: cachekit vs ioredis auto-pipelining`, '>= 0.9x', `${a.toFixed(2)}x`, a >= 0.9),
+          check(`redis ${op}: cachekit vs bentocache`, '>= 2x', `${b.toFixed(2)}x`, b >= 2, `raw ioredis auto-pipelined vs bentocache: ${ceiling.toFixed(2)}x`),
+        );
+      }
+      return { tables, checks };
+    } finally {
+      await cachekit.close();
+      piped.disconnect();
+      plain.disconnect();
+      await keyv.disconnect?.();
+      await bento.disconnectAll?.();
+    }
+  },
+};
