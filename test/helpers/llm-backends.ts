@@ -1,0 +1,40 @@
+import { afterEach, beforeEach, describe } from 'vitest';
+import { createDragonflyCache } from '../../src/backends/dragonfly.js';
+import { createMemoryCache } from '../../src/backends/memory.js';
+import type { Cache } from '../../src/core/types.js';
+import { REDIS_URL, redisAvailable, uniquePrefix } from './redis.js';
+
+export interface BackendContext {
+  /** A fresh, empty cache for the running test. */
+  cache(): Cache;
+}
+
+/**
+ * Declares `body` once per backend: memory always, Redis when one answers.
+ * Each test gets its own cache; on Redis, its own keyPrefix.
+ */
+export function describeEachBackend(label: string, body: (ctx: BackendContext) => void): void {
+  const variants: [string, boolean, () => Promise<Cache>][] = [
+    ['memory', false, async () => createMemoryCache()],
+    ['redis', !redisAvailable, () => createDragonflyCache({ url: REDIS_URL, keyPrefix: uniquePrefix(label) })],
+  ];
+  for (const [name, skip, create] of variants) {
+    describe.skipIf(skip)(`${label} on ${name}`, () => {
+      let current: Cache | undefined;
+      beforeEach(async () => {
+        current = await create();
+      });
+      afterEach(async () => {
+        await current?.clear();
+        await current?.close();
+        current = undefined;
+      });
+      body({
+        cache: () => {
+          if (!current) throw new Error('no cache outside a test');
+          return current;
+        },
+      });
+    });
+  }
+}
