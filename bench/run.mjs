@@ -121,12 +121,13 @@ function print(result) {
   }
   for (const t of result.tables) {
     console.log(`\n${t.title}${t.note ? ` (${t.note})` : ''}\n`);
-    console.log(`| Contender | ${t.unit ?? 'ops/s'} (median) | vs ${t.reference} |${t.extra ? ` ${t.extra} |` : ''}`);
-    console.log(`|---|---:|---:|${t.extra ? '---|' : ''}`);
+    const ratios = t.reference !== undefined;
+    console.log(`| Contender | ${t.valueHeader ?? `${t.unit ?? 'ops/s'} (median)`} |${ratios ? ` vs ${t.reference} |` : ''}${t.extra ? ` ${t.extra} |` : ''}`);
+    console.log(`|---|---:|${ratios ? '---:|' : ''}${t.extra ? '---|' : ''}`);
     for (const row of t.rows) {
       const value = row.display ?? (row.opsPerSec !== undefined ? fmtOps(row.opsPerSec) : String(row.value));
       const ratio = row.ratio === undefined ? '' : `${row.ratio.toFixed(2)}x`;
-      console.log(`| ${row.name} | ${value} | ${ratio} |${t.extra ? ` ${row.extra ?? ''} |` : ''}`);
+      console.log(`| ${row.name} | ${value} |${ratios ? ` ${ratio} |` : ''}${t.extra ? ` ${row.extra ?? ''} |` : ''}`);
     }
   }
 }
