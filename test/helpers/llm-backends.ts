@@ -16,7 +16,7 @@ export interface BackendContext {
 export function describeEachBackend(label: string, body: (ctx: BackendContext) => void): void {
   const variants: [string, boolean, () => Promise<Cache>][] = [
     ['memory', false, async () => createMemoryCache()],
-    ['redis', !redisAvailable, () => createDragonflyCache({ url: REDIS_URL, keyPrefix: uniquePrefix(label) })],
+    ['redis', !redisAvailable, () => createDragonflyCache({ url: REDIS_URL, keyPrefix: uniquePrefix(label.replace(/[^A-Za-z0-9_.-]+/g, '-')) })],
   ];
   for (const [name, skip, create] of variants) {
     describe.skipIf(skip)(`${label} on ${name}`, () => {
