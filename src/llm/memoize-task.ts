@@ -163,11 +163,13 @@ async function runLocked<R>(site: CallSite<unknown>, plan: CallPlan, key: string
   const { cache } = site;
   const lockKey = `${key}:lock`;
   const scoped = scope(plan);
-  // A refresh must not be answered by the entry it was asked to replace.
-  const since = plan.control?.refresh ? Date.now() : -Infinity;
+  // A refresh must not be answered by the entry it was asked to replace: only
+  // by one another worker stored after it began.
+  const refresh = plan.control?.refresh === true;
+  const since = refresh ? Date.now() : -Infinity;
   const fresh = async (): Promise<StoredResult<R> | undefined> => {
     const stored = await cache.get(key, scoped);
-    return isStored(stored) && stored.storedAt >= since ? (stored as StoredResult<R>) : undefined;
+    return isStored(stored) && stored.storedAt > since ? (stored as StoredResult<R>) : undefined;
   };
   let wait = FIRST_WAIT_MS;
   for (;;) {
@@ -182,7 +184,7 @@ async function runLocked<R>(site: CallSite<unknown>, plan: CallPlan, key: string
     if (acquired) {
       try {
         // Another process may have stored the result and released the lock since our read.
-        const done = await fresh().catch((error: unknown) => failOpen(site.stats, error));
+        const done = refresh ? undefined : await fresh().catch((error: unknown) => failOpen(site.stats, error));
         if (done) return done.value;
         return await produce(site, plan, key, task);
       } finally {
