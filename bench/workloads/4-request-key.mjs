@@ -63,6 +63,8 @@ export default {
       { name: 'object-hash (defaults)', fn: () => objectHash(request) },
       { name: 'safe-stable-stringify + SHA-256', fn: () => sha(safeStable(request)) },
       { name: 'fast-json-stable-stringify + SHA-256', fn: () => sha(fastStable(request)) },
+      // Not a contender (key order changes its output): the fastest serialize-then-hash JavaScript has.
+      { name: 'JSON.stringify + SHA-256 (not canonical)', fn: () => sha(JSON.stringify(request)) },
       { name: 'floor: SHA-256 of the serialized bytes', fn: () => sha(bytes) },
     ];
     if (ck.requestKey(request) !== ck.requestKey(structuredClone(request))) throw new Error('requestKey is not deterministic');
@@ -82,6 +84,7 @@ export default {
     const v = (n) => rows.find((r) => r.name === n).opsPerSec;
     const a = v('cachekit requestKey') / v('object-hash (defaults)');
     const b = v('floor: SHA-256 of the serialized bytes') / v('cachekit requestKey');
+    const native = v('floor: SHA-256 of the serialized bytes') / v('JSON.stringify + SHA-256 (not canonical)');
     return {
       tables: [
         {
@@ -93,7 +96,7 @@ export default {
       ],
       checks: [
         check('request key vs object-hash', '>= 5x faster', `${a.toFixed(1)}x`, a >= 5),
-        check('request key vs SHA-256 floor', 'within 3x', `${b.toFixed(2)}x the floor's time`, b <= 3),
+        check('request key vs SHA-256 floor', 'within 3x', `${b.toFixed(2)}x the floor's time`, b <= 3, `native JSON.stringify + SHA-256: ${native.toFixed(2)}x`),
       ],
     };
   },
