@@ -1,0 +1,195 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { createDragonflyCache } from '../../src/backends/dragonfly.js';
+import { CacheError, DragonflyConnectionError } from '../../src/core/errors.js';
+import type { Cache } from '../../src/core/types.js';
+import { figures, MixedLoad } from '../helpers/mixed-load.js';
+import { RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+
+// Short enough to keep the file fast, long enough for a loaded 2-core CI box.
+const COMMAND_TIMEOUT = 300;
+// Event-loop lag under 8 concurrent workers and a parallel test file or two.
+const MARGIN = 250;
+// retryStrategy caps the reconnect delay at 1 s; the handshake is a few round trips more.
+const RECOVERY_BOUND = 2500;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const report: string[] = [];
+
+stopRedisServersAfterAll();
+afterAll(() => {
+  if (report.length > 0) console.log(`[reliability] faults on a real redis-server (commandTimeout ${COMMAND_TIMEOUT} ms)\n${report.join('\n')}`);
+});
+
+interface Outcome {
+  load: MixedLoad;
+  recoveryMs: number;
+}
+
+/**
+ * Runs the mixed load on a fresh server and cache: up for a while, then the
+ * fault, then the heal, then up again, and checks what must hold in every case.
+ */
+async function underLoad(
+  name: string,
+  fault: (server: RedisServer, load: MixedLoad) => Promise<void>,
+  heal: (server: RedisServer, load: MixedLoad) => Promise<void>,
+): Promise<Outcome> {
+  const server = await RedisServer.start();
+  let cache: Cache | undefined;
+  try {
+    cache = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'faults' });
+    const load = new MixedLoad(cache);
+    load.start();
+    await sleep(400);
+    load.phase = 'fault';
+    await fault(server, load);
+    load.phase = 'recovering';
+    await heal(server, load);
+    const healedAt = performance.now();
+    // The same cache object, never recreated: the client must find its way back by itself.
+    const recoveredAt = await load.firstSuccessSince(healedAt, 10_000);
+    const recoveryMs = Math.max(0, recoveredAt - healedAt);
+    load.phase = 'up';
+    await sleep(400);
+    await load.stop();
+
+    const f = figures(load.samples);
+    report.push(
+      `  ${name}: faults ${server.faults}, ops ${f.attempted} (failed ${f.failed}: ${JSON.stringify(f.errorTypes)}), ` +
+        `max op ${f.maxMs.toFixed(0)} ms (during fault ${f.maxFaultMs.toFixed(0)} ms), recovery ${recoveryMs.toFixed(0)} ms, ` +
+        `writes read back ${load.verifiedWrites}`,
+    );
+
+    for (const s of load.samples) {
+      if (s.ok) continue;
+      expect(s.error).toBeInstanceOf(DragonflyConnectionError);
+      expect(['connection', 'timeout']).toContain((s.error as CacheError).errorType);
+    }
+    expect(f.untyped).toBe(0);
+    expect(f.maxMs).toBeLessThanOrEqual(COMMAND_TIMEOUT + MARGIN);
+    expect(load.violations).toEqual([]);
+    expect(recoveryMs).toBeLessThanOrEqual(RECOVERY_BOUND);
+    // Once back, every operation works again on the same cache.
+    expect(await cache.set('after', { ok: name })).toBe(true);
+    expect(await cache.get('after')).toEqual({ ok: name });
+    return { load, recoveryMs };
+  } finally {
+    await cache?.close();
+    await server.stop();
+  }
+}
+
+describe.skipIf(!redisServerInstalled)('Dragonfly backend under faults (own redis-server)', () => {
+  it('SIGKILL mid-load: operations fail fast with connection errors and succeed again after a restart', async () => {
+    const { load } = await underLoad(
+      'SIGKILL + restart',
+      async (server, load) => {
+        await server.kill();
+        load.epoch++;
+        await sleep(1500);
+      },
+      (server) => server.restart(),
+    );
+    expect(load.samples.some((s) => s.phase === 'fault' && !s.ok)).toBe(true);
+  });
+
+  it('SIGSTOP hang: operations time out within commandTimeout and resume after SIGCONT', async () => {
+    const { load } = await underLoad(
+      'SIGSTOP 2.5 s + SIGCONT',
+      async (server) => {
+        server.pause();
+        // Longer than the 2 s socketTimeout, so the dead-socket detection is exercised too.
+        await sleep(2500);
+      },
+      async (server) => server.resume(),
+    );
+    const types = new Set(load.samples.filter((s) => !s.ok).map((s) => (s.error as CacheError).errorType));
+    expect(types.has('timeout')).toBe(true);
+  });
+
+  it('a short hang (under socketTimeout) times out operations without losing the connection', async () => {
+    await underLoad(
+      'SIGSTOP 0.8 s + SIGCONT',
+      async (server) => {
+        server.pause();
+        await sleep(800);
+      },
+      async (server) => server.resume(),
+    );
+  });
+
+  it('CLIENT KILL: dropped connections fail in-flight operations with connection errors, then reconnect', async () => {
+    await underLoad(
+      'CLIENT KILL x3',
+      async (server) => {
+        for (let i = 0; i < 3; i++) {
+          await server.killClients();
+          await sleep(250);
+        }
+      },
+      async () => {},
+    );
+  });
+
+  it('restart (graceful stop is not needed): a SIGKILL of an idle cache followed by a restart needs no new cache', async () => {
+    const server = await RedisServer.start();
+    const cache = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'restart' });
+    try {
+      expect(await cache.set('k', 1)).toBe(true);
+      await server.restart();
+      const healedAt = performance.now();
+      let recovered: number | undefined;
+      while (recovered === undefined && performance.now() - healedAt < 10_000) {
+        const start = performance.now();
+        try {
+          await cache.set('k', 2);
+          recovered = performance.now();
+        } catch (error) {
+          expect(error).toBeInstanceOf(DragonflyConnectionError);
+          expect(performance.now() - start).toBeLessThanOrEqual(COMMAND_TIMEOUT + MARGIN);
+          await sleep(10);
+        }
+      }
+      expect(recovered).toBeDefined();
+      const recoveryMs = (recovered as number) - healedAt;
+      report.push(`  idle restart: recovery ${recoveryMs.toFixed(0)} ms`);
+      expect(recoveryMs).toBeLessThanOrEqual(RECOVERY_BOUND);
+      expect(await cache.get('k')).toBe(2);
+    } finally {
+      await cache.close();
+      await server.stop();
+    }
+  });
+
+  it('maxmemory with noeviction: writes answer false, reads and deletes keep working, nothing throws', async () => {
+    const server = await RedisServer.start({ maxmemory: 4 * 1024 * 1024 });
+    const cache = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'full' });
+    try {
+      const value = 'v'.repeat(4096);
+      let stored = 0;
+      let refused = 0;
+      for (let i = 0; i < 5000 && refused < 20; i++) {
+        if (await cache.set(`k${i}`, value)) stored++;
+        else refused++;
+      }
+      expect(stored).toBeGreaterThan(0);
+      expect(refused).toBe(20);
+      // Batches on a full server store nothing and say so, with and without a TTL (MSET and the Lua script).
+      const batch = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`b${i}`, value]));
+      expect(await cache.setMany(batch)).toBe(0);
+      expect(await cache.setMany(batch, { ttl: 60 })).toBe(0);
+      expect(await cache.add('new', value)).toBe(false);
+      // What was stored before the server filled up reads back intact.
+      expect(await cache.get('k0')).toBe(value);
+      expect((await cache.getMany(['k0', 'k1'])).size).toBe(2);
+      // Deleting makes room: writes are accepted again.
+      expect(await cache.clearPattern('k*')).toBe(stored);
+      expect(await cache.set('again', value)).toBe(true);
+      expect(await cache.get('again')).toBe(value);
+      report.push(`  maxmemory 4 MB noeviction: ${stored} sets stored, then ${refused} sets + 2 batches + 1 add answered false, 0 exceptions`);
+    } finally {
+      await cache.close();
+      await server.stop();
+    }
+  });
+});
