@@ -1,0 +1,87 @@
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { createDragonflyCache } from '../../src/backends/dragonfly.js';
+import { CacheError } from '../../src/core/errors.js';
+import type { Cache } from '../../src/core/types.js';
+import { RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+
+const SECRET = 's3cret';
+
+stopRedisServersAfterAll();
+
+/** Everything a log line could show of an error: message, stack, cause chain and own properties. */
+function everything(error: unknown): string {
+  return `${String(error)}\n${inspect(error, { depth: 10, showHidden: true })}`;
+}
+
+async function rejection(work: Promise<unknown>): Promise<unknown> {
+  try {
+    await work;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe.skipIf(!redisServerInstalled)('credentials never appear in errors or stats', () => {
+  it('an unreachable server given as a URL with user info: the rejection does not contain the password', async () => {
+    const server = await RedisServer.start();
+    const port = server.port;
+    await server.stop();
+    const error = await rejection(createDragonflyCache({ url: `redis://user:${SECRET}@127.0.0.1:${port}`, connectTimeout: 500 }));
+    expect(error).toBeInstanceOf(CacheError);
+    expect((error as CacheError).errorType).toBe('connection');
+    expect(everything(error)).not.toContain(SECRET);
+  });
+
+  it('an unreachable server given a password option: the rejection does not contain the password', async () => {
+    const server = await RedisServer.start();
+    const port = server.port;
+    await server.stop();
+    const error = await rejection(createDragonflyCache({ port, username: 'user', password: SECRET, connectTimeout: 500 }));
+    expect(error).toBeInstanceOf(CacheError);
+    expect(everything(error)).not.toContain(SECRET);
+  });
+
+  it('a wrong password: the rejection says so without the password', async () => {
+    const server = await RedisServer.start();
+    await server.command('CONFIG', 'SET', 'requirepass', 'another-one');
+    for (const options of [{ url: `redis://:${SECRET}@127.0.0.1:${server.port}` }, { port: server.port, password: SECRET }]) {
+      const error = await rejection(createDragonflyCache({ ...options, connectTimeout: 1000 }));
+      expect(error).toBeInstanceOf(CacheError);
+      expect(everything(error)).not.toContain(SECRET);
+    }
+  });
+
+  it('errors during a later outage and after a restart that forgot the user do not contain the password', async () => {
+    const server = await RedisServer.start();
+    await server.command('ACL', 'SETUSER', 'user', 'on', `>${SECRET}`, '~*', '+@all');
+    const caches: Cache[] = [];
+    try {
+      caches.push(await createDragonflyCache({ url: `redis://user:${SECRET}@127.0.0.1:${server.port}`, commandTimeout: 300 }));
+      caches.push(await createDragonflyCache({ port: server.port, username: 'user', password: SECRET, commandTimeout: 300 }));
+      const errors: unknown[] = [];
+      for (const cache of caches) {
+        expect(await cache.set('k', 1)).toBe(true);
+        expect(JSON.stringify(await cache.stats())).not.toContain(SECRET);
+      }
+      await server.kill();
+      for (const cache of caches) errors.push(await rejection(cache.get('k')), await rejection(cache.setMany({ a: 1 })));
+      // A fresh server without the ACL user: every reconnection fails its AUTH.
+      await server.restart();
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      for (const cache of caches) {
+        errors.push(await rejection(cache.get('k')), await rejection(cache.clearPattern('*')));
+        expect(await cache.validate()).toBe(false);
+      }
+      expect(errors).toHaveLength(8);
+      for (const error of errors) {
+        expect(error).toBeInstanceOf(CacheError);
+        expect(everything(error)).not.toContain(SECRET);
+      }
+    } finally {
+      for (const cache of caches) await cache.close();
+      await server.stop();
+    }
+  });
+});
