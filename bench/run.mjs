@@ -41,8 +41,8 @@ const ctx = {
   ck,
   ckOpenAI,
   quick,
-  rounds: quick ? 3 : 7,
-  blockMs: quick ? 30 : 100,
+  rounds: quick ? 3 : 9,
+  blockMs: quick ? 30 : 150,
   /** The private redis-server, started on first use. */
   async redis() {
     redis ??= await startRedis(['--enable-debug-command', 'local']);
