@@ -1,0 +1,339 @@
+import { CacheError } from '../core/errors.js';
+import { checkKey, checkPattern, entriesOf, keysOf, scopeOf } from '../core/keys.js';
+import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '../core/types.js';
+
+export interface FallbackCacheOptions {
+  /** The cache used while it works, typically a Dragonfly cache. `close()` closes it. */
+  primary: Cache;
+  /** The cache that takes over while the primary is down, typically a memory cache. `close()` closes it. */
+  fallback: Cache;
+  /**
+   * Consecutive `connection` / `timeout` failures of the primary that open the
+   * circuit; while open, calls go straight to the fallback without touching the
+   * primary. A positive integer. Default 3.
+   */
+  failureThreshold?: number;
+  /**
+   * Seconds the circuit stays open before one probe call is let through to the
+   * primary (half-open); the probe's success closes the circuit, its failure
+   * opens it for another `resetTimeout`. Positive, fractions allowed. Default 5.
+   */
+  resetTimeout?: number;
+}
+
+export type CircuitState = 'closed' | 'open' | 'half-open';
+
+export interface CircuitStats {
+  state: CircuitState;
+  /** Connection/timeout failures of the primary since its last success. */
+  consecutiveFailures: number;
+  /** Times the circuit opened. */
+  opened: number;
+  /** Calls sent to the primary (probes and invalidation replays included). */
+  primaryCalls: number;
+  /** Calls answered by the fallback. */
+  fallbackCalls: number;
+  /** Keys, patterns and clears waiting to be applied to the primary before it is trusted again. */
+  pendingInvalidations: number;
+}
+
+/** A `Cache` that answers from a fallback while its primary is down, behind a circuit breaker. */
+export interface FallbackCache extends Cache {
+  /** The breaker's state and counters, for dashboards and tests. */
+  circuit(): CircuitStats;
+}
+
+// Past this many keys written or deleted during one outage, the whole primary
+// namespace is cleared on recovery instead of replaying them one by one.
+const MAX_PENDING = 10_000;
+const REPLAY_CONCURRENCY = 100;
+
+function positive(name: string, value: unknown, fallback: number, integer: boolean): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isSafeInteger(value))) {
+    throw new CacheError(`${name} must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`, 'validation');
+  }
+  return value;
+}
+
+function isCache(value: unknown): value is Cache {
+  return value !== null && typeof value === 'object' && typeof (value as Cache).get === 'function' && typeof (value as Cache).set === 'function';
+}
+
+/** Only an unreachable or silent primary is routed around; every other error is the caller's to see. */
+function isOutage(error: unknown): boolean {
+  return error instanceof CacheError && (error.errorType === 'connection' || error.errorType === 'timeout');
+}
+
+/**
+ * Puts `fallback` (a memory cache) behind `primary` (Dragonfly) with a circuit
+ * breaker, so a dead server is neither waited for nor hammered by every call.
+ *
+ * - Closed: calls go to the primary. A `connection` / `timeout` failure is
+ *   answered by the fallback instead; `failureThreshold` of them in a row open
+ *   the circuit. Other errors (`validation`, `serialization`, `server`,
+ *   `closed`) are never swallowed.
+ * - Open: calls go to the fallback only. After `resetTimeout` seconds one
+ *   call probes the primary (half-open) while the others keep using the fallback.
+ * - Never stale after recovery: every key written or deleted and every pattern
+ *   cleared while the primary was skipped is deleted from the primary before it
+ *   answers again, and the fallback is then emptied. Entries written during an
+ *   outage are therefore lost on recovery (a miss), never served stale.
+ */
+export function createFallbackCache(options: FallbackCacheOptions): FallbackCache {
+  if (options === null || typeof options !== 'object') throw new CacheError('options must be an object', 'validation');
+  if (!isCache(options.primary)) throw new CacheError('primary must be a Cache', 'validation');
+  if (!isCache(options.fallback)) throw new CacheError('fallback must be a Cache', 'validation');
+  if (options.primary === options.fallback) throw new CacheError('primary and fallback must be different caches', 'validation');
+  const failureThreshold = positive('failureThreshold', options.failureThreshold, 3, true);
+  const resetMs = positive('resetTimeout', options.resetTimeout, 5, false) * 1000;
+  return new FallbackCacheImpl(options.primary, options.fallback, failureThreshold, resetMs);
+}
+
+type Route = 'primary' | 'probe' | 'fallback';
+
+class FallbackCacheImpl implements FallbackCache {
+  readonly kind = 'fallback';
+  private state: CircuitState = 'closed';
+  private failures = 0;
+  private openedAt = 0;
+  private opened = 0;
+  private primaryCalls = 0;
+  private fallbackCalls = 0;
+  // What the primary must forget before it is trusted again, keyed by scope + key.
+  private pendingKeys = new Map<string, [string | undefined, string]>();
+  private pendingPatterns: [string | undefined, string][] = [];
+  private pendingAll = false;
+  private reconciling: Promise<void> | undefined;
+
+  constructor(
+    private readonly primary: Cache,
+    private readonly fallback: Cache,
+    private readonly failureThreshold: number,
+    private readonly resetMs: number,
+  ) {}
+
+  circuit(): CircuitStats {
+    return {
+      state: this.state,
+      consecutiveFailures: this.failures,
+      opened: this.opened,
+      primaryCalls: this.primaryCalls,
+      fallbackCalls: this.fallbackCalls,
+      pendingInvalidations: this.pendingAll ? Infinity : this.pendingKeys.size + this.pendingPatterns.length,
+    };
+  }
+
+  private route(): Route {
+    if (this.state === 'closed') return 'primary';
+    if (this.state === 'open' && Date.now() - this.openedAt >= this.resetMs) {
+      this.state = 'half-open';
+      return 'probe';
+    }
+    return 'fallback';
+  }
+
+  private succeeded(): void {
+    this.failures = 0;
+    this.state = 'closed';
+  }
+
+  private failed(route: Route): void {
+    this.failures++;
+    if (route === 'probe' || (this.state === 'closed' && this.failures >= this.failureThreshold)) {
+      if (route !== 'probe') this.opened++;
+      this.state = 'open';
+      this.openedAt = Date.now();
+    }
+  }
+
+  private get hasPending(): boolean {
+    return this.pendingAll || this.pendingKeys.size > 0 || this.pendingPatterns.length > 0;
+  }
+
+  /**
+   * One call: to the primary when the circuit lets it through, else (or when the
+   * primary is down) to the fallback, recording what the primary must forget.
+   */
+  private async run<T>(call: (cache: Cache) => Promise<T>, forget?: () => void): Promise<T> {
+    const route = this.route();
+    if (route !== 'fallback') {
+      try {
+        if (this.hasPending) await this.reconcile();
+        this.primaryCalls++;
+        const result = await call(this.primary);
+        this.succeeded();
+        return result;
+      } catch (error) {
+        if (!isOutage(error)) {
+          // The primary answered (with the caller's mistake): the probe proved it alive.
+          if (route === 'probe') this.succeeded();
+          throw error;
+        }
+        this.failed(route);
+      }
+    }
+    this.fallbackCalls++;
+    // Recorded even if the primary may have applied a write that timed out: it is deleted on recovery.
+    forget?.();
+    return call(this.fallback);
+  }
+
+  private forgetKey(tenantId: string | undefined, key: string): void {
+    if (this.pendingAll) return;
+    if (this.pendingKeys.size + this.pendingPatterns.length >= MAX_PENDING) return this.forgetAll();
+    this.pendingKeys.set(`${scopeOf(tenantId)}${key}`, [tenantId, key]);
+  }
+
+  private forgetPattern(tenantId: string | undefined, pattern: string): void {
+    if (this.pendingAll) return;
+    if (this.pendingKeys.size + this.pendingPatterns.length >= MAX_PENDING) return this.forgetAll();
+    this.pendingPatterns.push([tenantId, pattern]);
+  }
+
+  private forgetAll(): void {
+    this.pendingAll = true;
+    this.pendingKeys.clear();
+    this.pendingPatterns = [];
+  }
+
+  /** Applies the pending invalidations to the primary once, however many calls are waiting for it. */
+  private reconcile(): Promise<void> {
+    this.reconciling ??= this.replay().finally(() => {
+      this.reconciling = undefined;
+    });
+    return this.reconciling;
+  }
+
+  private async replay(): Promise<void> {
+    const all = this.pendingAll;
+    const keys = [...this.pendingKeys.values()];
+    const patterns = this.pendingPatterns;
+    this.pendingAll = false;
+    this.pendingKeys = new Map();
+    this.pendingPatterns = [];
+    try {
+      if (all) {
+        this.primaryCalls++;
+        await this.primary.clear();
+      } else {
+        for (const [tenantId, pattern] of patterns) {
+          this.primaryCalls++;
+          await this.primary.clearPattern(pattern, tenantId === undefined ? undefined : { tenantId });
+        }
+        // The first key alone: a primary still down fails once, not once per pending key.
+        for (let i = 0, n = 1; i < keys.length; i += n, n = REPLAY_CONCURRENCY) {
+          const chunk = keys.slice(i, i + n);
+          this.primaryCalls += chunk.length;
+          await Promise.all(chunk.map(([tenantId, key]) => this.primary.delete(key, tenantId === undefined ? undefined : { tenantId })));
+        }
+      }
+    } catch (error) {
+      // Still owed: put it all back (deleting twice is harmless).
+      if (all) this.forgetAll();
+      else {
+        for (const [tenantId, pattern] of patterns) this.forgetPattern(tenantId, pattern);
+        for (const [tenantId, key] of keys) this.forgetKey(tenantId, key);
+      }
+      throw error;
+    }
+    // The outage's entries are now invalid everywhere; a later outage starts from an empty fallback.
+    await this.fallback.clear();
+  }
+
+  get<T>(key: string, options?: ScopeOptions): Promise<T | undefined> {
+    return this.run((cache) => cache.get<T>(key, options));
+  }
+
+  async set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
+    checkKey(key);
+    const tenantId = tenantOf(options);
+    return this.run(
+      (cache) => cache.set(key, value, options),
+      () => this.forgetKey(tenantId, key),
+    );
+  }
+
+  async add(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
+    checkKey(key);
+    const tenantId = tenantOf(options);
+    return this.run(
+      (cache) => cache.add(key, value, options),
+      () => this.forgetKey(tenantId, key),
+    );
+  }
+
+  async delete(key: string, options?: ScopeOptions): Promise<boolean> {
+    checkKey(key);
+    const tenantId = tenantOf(options);
+    return this.run(
+      (cache) => cache.delete(key, options),
+      () => this.forgetKey(tenantId, key),
+    );
+  }
+
+  async deleteIfEquals(key: string, expected: unknown, options?: ScopeOptions): Promise<boolean> {
+    checkKey(key);
+    const tenantId = tenantOf(options);
+    return this.run(
+      (cache) => cache.deleteIfEquals(key, expected, options),
+      () => this.forgetKey(tenantId, key),
+    );
+  }
+
+  async clearPattern(pattern: string, options?: ScopeOptions): Promise<number> {
+    checkPattern(pattern);
+    const tenantId = tenantOf(options);
+    return this.run(
+      (cache) => cache.clearPattern(pattern, options),
+      () => this.forgetPattern(tenantId, pattern),
+    );
+  }
+
+  async getMany<T>(keys: Iterable<string>, options?: ScopeOptions): Promise<Map<string, T>> {
+    // An iterable may be single-use: read it once (validating it), hand either cache the same array.
+    const list = keysOf(keys);
+    return this.run((cache) => cache.getMany<T>(list, options));
+  }
+
+  async setMany(entries: BatchEntries, options?: SetOptions): Promise<number> {
+    const pairs = entriesOf(entries);
+    const tenantId = tenantOf(options);
+    return this.run(
+      (cache) => cache.setMany(pairs, options),
+      () => {
+        for (const [key] of pairs) this.forgetKey(tenantId, key);
+      },
+    );
+  }
+
+  stats(options?: ScopeOptions): Promise<CacheStats> {
+    return this.run((cache) => cache.stats(options));
+  }
+
+  /** `true` when the primary works end to end, or, while the circuit is open, when the fallback does. */
+  async validate(): Promise<boolean> {
+    if (this.state === 'closed' && (await this.primary.validate())) return true;
+    return this.fallback.validate();
+  }
+
+  async clear(): Promise<void> {
+    await this.run(
+      (cache) => cache.clear(),
+      () => this.forgetAll(),
+    );
+    // Whichever answered, the other must not keep this namespace's entries either.
+    if (this.state === 'closed' && !this.hasPending) await this.fallback.clear();
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.primary.close(), this.fallback.close()]);
+  }
+}
+
+function tenantOf(options: ScopeOptions | undefined): string | undefined {
+  const tenantId = options?.tenantId;
+  // Validated now, so nothing invalid is ever queued for replay.
+  scopeOf(tenantId);
+  return tenantId;
+}

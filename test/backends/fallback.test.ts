@@ -1,0 +1,264 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { createDragonflyCache } from '../../src/backends/dragonfly.js';
+import { createFallbackCache } from '../../src/backends/fallback.js';
+import { createMemoryCache } from '../../src/backends/memory.js';
+import { CacheError, DragonflyConnectionError } from '../../src/core/errors.js';
+import type { Cache } from '../../src/core/types.js';
+import { RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A primary that can be switched off: while `down`, every operation rejects
+ * the way the Dragonfly backend does during an outage. Counts the calls it gets.
+ */
+function switchable(inner: Cache = createMemoryCache()) {
+  const state = { down: false as false | 'connection' | 'timeout', calls: 0 };
+  const cache = new Proxy(inner, {
+    get(target, prop, receiver) {
+      const member = Reflect.get(target, prop, receiver);
+      if (typeof member !== 'function' || prop === 'close') return member;
+      return (...args: unknown[]) => {
+        state.calls++;
+        if (state.down) {
+          if (prop === 'validate') return Promise.resolve(false);
+          return Promise.reject(new DragonflyConnectionError(`primary is down (${state.down})`, state.down));
+        }
+        return member.apply(target, args);
+      };
+    },
+  });
+  return { cache, state };
+}
+
+describe('createFallbackCache', () => {
+  it('refuses bad options at construction', () => {
+    const primary = createMemoryCache();
+    const fallback = createMemoryCache();
+    expect(() => createFallbackCache({ primary, fallback, failureThreshold: 0 })).toThrow(CacheError);
+    expect(() => createFallbackCache({ primary, fallback, failureThreshold: 1.5 })).toThrow(CacheError);
+    expect(() => createFallbackCache({ primary, fallback, resetTimeout: -1 })).toThrow(CacheError);
+    expect(() => createFallbackCache({ primary, fallback: primary })).toThrow(CacheError);
+    expect(() => createFallbackCache({ primary, fallback: {} as Cache })).toThrow(CacheError);
+  });
+
+  it('uses only the primary while it works', async () => {
+    const { cache: primary } = switchable();
+    const fallback = createMemoryCache();
+    const cache = createFallbackCache({ primary, fallback });
+    expect(await cache.set('a', 1)).toBe(true);
+    expect(await cache.get('a')).toBe(1);
+    expect(await primary.get('a')).toBe(1);
+    expect(await fallback.get('a')).toBeUndefined();
+    expect(cache.circuit()).toMatchObject({ state: 'closed', fallbackCalls: 0, opened: 0 });
+  });
+
+  it('answers from the fallback when the primary fails, and opens after failureThreshold consecutive failures', async () => {
+    const { cache: primary, state } = switchable();
+    const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 3, resetTimeout: 60 });
+    state.down = 'timeout';
+    expect(await cache.set('a', 1)).toBe(true);
+    expect(cache.circuit()).toMatchObject({ state: 'closed', consecutiveFailures: 1 });
+    expect(await cache.get('a')).toBe(1);
+    state.down = 'connection';
+    expect(await cache.getMany(['a', 'b'])).toEqual(new Map([['a', 1]]));
+    expect(cache.circuit()).toMatchObject({ state: 'open', consecutiveFailures: 3, opened: 1 });
+    const before = state.calls;
+    for (let i = 0; i < 100; i++) await cache.set(`k${i}`, i);
+    expect(await cache.get('k99')).toBe(99);
+    // Open: the dead primary is not touched at all.
+    expect(state.calls).toBe(before);
+  });
+
+  it('a success between failures resets the count', async () => {
+    const { cache: primary, state } = switchable();
+    const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 2 });
+    state.down = 'connection';
+    await cache.get('a');
+    state.down = false;
+    await cache.get('a');
+    state.down = 'connection';
+    await cache.get('a');
+    expect(cache.circuit()).toMatchObject({ state: 'closed', consecutiveFailures: 1 });
+  });
+
+  it('after resetTimeout lets exactly one probe through; a failed probe reopens, a good one closes', async () => {
+    const { cache: primary, state } = switchable();
+    const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 1, resetTimeout: 0.1 });
+    state.down = 'connection';
+    await cache.get('a');
+    expect(cache.circuit().state).toBe('open');
+    await sleep(120);
+    let before = state.calls;
+    await Promise.all(Array.from({ length: 20 }, () => cache.get('a')));
+    expect(state.calls - before).toBe(1);
+    expect(cache.circuit()).toMatchObject({ state: 'open', opened: 1 });
+    state.down = false;
+    before = state.calls;
+    await Promise.all(Array.from({ length: 20 }, () => cache.get('a')));
+    expect(state.calls - before).toBe(0);
+    await sleep(120);
+    expect(await cache.set('b', 2)).toBe(true);
+    expect(cache.circuit().state).toBe('closed');
+    expect(await primary.get('b')).toBe(2);
+  });
+
+  it('never swallows validation errors, whatever the circuit state, and does not count them as failures', async () => {
+    const { cache: primary, state } = switchable();
+    const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 1, resetTimeout: 60 });
+    const bad: (() => Promise<unknown>)[] = [
+      () => cache.get(''),
+      () => cache.set('k', 1, { ttl: -1 }),
+      () => cache.set('k', undefined),
+      () => cache.set('k', 1, { tenantId: '' }),
+      () => cache.delete(42 as unknown as string),
+      () => cache.clearPattern(''),
+      () => cache.getMany('abc' as unknown as string[]),
+      () => cache.setMany({ '': 1 }),
+    ];
+    for (const call of bad) await expect(call()).rejects.toBeInstanceOf(CacheError);
+    expect(cache.circuit()).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+    state.down = 'connection';
+    await cache.get('x');
+    expect(cache.circuit().state).toBe('open');
+    for (const call of bad) {
+      const error = await call().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(CacheError);
+      expect(['validation', 'serialization']).toContain((error as CacheError).errorType);
+    }
+  });
+
+  it('passes server errors through instead of routing around them', async () => {
+    const inner = createMemoryCache();
+    const primary = new Proxy(inner, {
+      get: (target, prop) => (prop === 'get' ? () => Promise.reject(new CacheError('WRONGTYPE', 'server')) : Reflect.get(target, prop)),
+    });
+    const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 1 });
+    await expect(cache.get('a')).rejects.toMatchObject({ errorType: 'server' });
+    expect(cache.circuit().state).toBe('closed');
+  });
+
+  it('never serves a value older than one written or deleted during the outage once the primary is back', async () => {
+    const { cache: primary, state } = switchable();
+    const fallback = createMemoryCache();
+    const cache = createFallbackCache({ primary, fallback, failureThreshold: 1, resetTimeout: 0.05 });
+    await cache.setMany({ overwritten: 'old', deleted: 'old', patterned: 'old', kept: 'old' });
+    await cache.set('mine', 'old', { tenantId: 'acme' });
+    state.down = 'connection';
+    expect(await cache.set('overwritten', 'new')).toBe(true);
+    expect(await cache.delete('deleted')).toBe(false);
+    expect(await cache.clearPattern('patt*')).toBe(0);
+    expect(await cache.set('mine', 'new', { tenantId: 'acme' })).toBe(true);
+    expect(await cache.get('overwritten')).toBe('new');
+    expect(cache.circuit().pendingInvalidations).toBe(4);
+    state.down = false;
+    await sleep(60);
+    // The probe replays the invalidations before it answers.
+    expect(await cache.get('overwritten')).toBeUndefined();
+    expect(cache.circuit()).toMatchObject({ state: 'closed', pendingInvalidations: 0 });
+    expect(await cache.get('deleted')).toBeUndefined();
+    expect(await cache.get('patterned')).toBeUndefined();
+    expect(await cache.get('mine', { tenantId: 'acme' })).toBeUndefined();
+    expect(await cache.get('kept')).toBe('old');
+    // The fallback was emptied, so a later outage cannot serve this outage's entries.
+    expect((await fallback.stats()).size).toBe(0);
+  });
+
+  it('a write that failed while the circuit was still closed is invalidated on the primary before the next read', async () => {
+    const { cache: primary, state } = switchable();
+    const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 5 });
+    await cache.set('k', 'old');
+    state.down = 'timeout';
+    expect(await cache.set('k', 'new')).toBe(true);
+    state.down = false;
+    expect(await cache.get('k')).toBeUndefined();
+    expect(cache.circuit().state).toBe('closed');
+  });
+
+  it('too many invalidations during one outage clear the primary namespace on recovery', async () => {
+    const { cache: primary, state } = switchable();
+    const cache = createFallbackCache({ primary, fallback: createMemoryCache({ maxSize: 20_000 }), failureThreshold: 1, resetTimeout: 0.05 });
+    await cache.set('before', 1);
+    state.down = 'connection';
+    await cache.setMany(Array.from({ length: 10_001 }, (_, i) => [`k${i}`, i] as const));
+    expect(cache.circuit().pendingInvalidations).toBe(Infinity);
+    state.down = false;
+    await sleep(60);
+    expect(await cache.get('before')).toBeUndefined();
+    expect((await primary.stats()).size).toBe(0);
+  });
+
+  it('closes both caches', async () => {
+    const primary = createMemoryCache();
+    const fallback = createMemoryCache();
+    const cache = createFallbackCache({ primary, fallback });
+    await cache.close();
+    await expect(primary.get('a')).rejects.toMatchObject({ errorType: 'closed' });
+    await expect(fallback.get('a')).rejects.toMatchObject({ errorType: 'closed' });
+  });
+});
+
+describe.skipIf(!redisServerInstalled)('createFallbackCache in front of a real redis-server that dies and comes back', () => {
+  stopRedisServersAfterAll();
+  const report: string[] = [];
+  afterAll(() => {
+    if (report.length > 0) console.log(`[reliability] fallback cache\n${report.join('\n')}`);
+  });
+
+  it('keeps every operation succeeding while the server is down, without hammering it, and returns to it after recovery', async () => {
+    const COMMAND_TIMEOUT = 300;
+    const RESET_TIMEOUT = 0.5;
+    const server = await RedisServer.start();
+    const dragonfly = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'fallback' });
+    const { cache: primary, state } = switchable(dragonfly);
+    const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 3, resetTimeout: RESET_TIMEOUT });
+    try {
+      expect(await cache.set('before', 'old')).toBe(true);
+      await server.kill();
+      const downAt = performance.now();
+      let ops = 0;
+      let maxMs = 0;
+      const callsAtKill = state.calls;
+      // 2 s of outage with a steady stream of calls: every one answers.
+      while (performance.now() - downAt < 2000) {
+        const start = performance.now();
+        const i = ops++;
+        expect(await cache.set(`k${i % 50}`, i)).toBe(true);
+        expect(await cache.get(`k${i % 50}`)).toBe(i);
+        await cache.getMany([`k${i % 50}`, 'before']);
+        maxMs = Math.max(maxMs, performance.now() - start);
+        await sleep(2);
+      }
+      expect(await cache.set('before', 'new')).toBe(true);
+      const primaryCallsWhileDown = state.calls - callsAtKill;
+      const attempted = ops * 3 + 1;
+      // failureThreshold calls, then one probe per resetTimeout at most.
+      expect(primaryCallsWhileDown).toBeLessThanOrEqual(3 + Math.ceil(2 / RESET_TIMEOUT) + 1);
+      expect(cache.circuit().state).not.toBe('closed');
+
+      await server.restart();
+      const restartedAt = performance.now();
+      while (cache.circuit().state !== 'closed' && performance.now() - restartedAt < 10_000) {
+        await cache.get('before');
+        await sleep(10);
+      }
+      const recoveryMs = performance.now() - restartedAt;
+      expect(cache.circuit().state).toBe('closed');
+      // Bounded by resetTimeout plus the client's reconnection (at most 1 s between attempts).
+      expect(recoveryMs).toBeLessThanOrEqual(RESET_TIMEOUT * 1000 + 2500);
+      expect(await cache.set('after', 'back')).toBe(true);
+      expect(await dragonfly.get('after')).toBe('back');
+      expect(await cache.get('before')).toBeUndefined();
+      report.push(
+        `  SIGKILL 2 s + restart: ops attempted during outage ${attempted}, exceptions 0, primary calls while down ${primaryCallsWhileDown}, ` +
+          `max op ${maxMs.toFixed(0)} ms, back on the primary ${recoveryMs.toFixed(0)} ms after the restart, circuit opened ${cache.circuit().opened}x`,
+      );
+    } finally {
+      await cache.close();
+      await server.stop();
+    }
+  });
+});
