@@ -348,24 +348,29 @@ class DragonflyCache implements Cache {
     const latest = new Map<string, string>();
     for (const [key, value] of pairs) latest.set(this.ns + scope + key, ENVELOPE + encode(value));
     if (latest.size === 0) return 0;
-    try {
-      await Promise.all(
-        this.groups([...latest.keys()]).map((raws) => {
-          const flat: string[] = [];
-          if (ttl === undefined) {
-            for (const raw of raws) flat.push(raw, latest.get(raw) as string);
-            return this.client.mset(flat);
-          }
-          for (const raw of raws) flat.push(latest.get(raw) as string);
-          return this.client.ckSetManyPx(raws.length, ...raws, ttl, ...flat);
-        }),
-      );
-    } catch (error) {
-      if (isOutOfMemory(error)) return 0;
-      throw this.fail(scope, error, 'setMany');
-    }
-    this.counters.add(scope, 'sets', latest.size);
-    return latest.size;
+    const groups = this.groups([...latest.keys()]);
+    const results = await Promise.allSettled(
+      groups.map((raws) => {
+        const flat: string[] = [];
+        if (ttl === undefined) {
+          for (const raw of raws) flat.push(raw, latest.get(raw) as string);
+          return this.client.mset(flat);
+        }
+        for (const raw of raws) flat.push(latest.get(raw) as string);
+        return this.client.ckSetManyPx(raws.length, ...raws, ttl, ...flat);
+      }),
+    );
+    // Each group is one atomic command; a server filling up mid-batch accepts the first
+    // groups and refuses the rest (OOM), so count what was stored rather than all or nothing.
+    let stored = 0;
+    let failure: unknown;
+    results.forEach((result, g) => {
+      if (result.status === 'fulfilled') stored += (groups[g] as string[]).length;
+      else if (!isOutOfMemory(result.reason)) failure ??= result.reason;
+    });
+    this.counters.add(scope, 'sets', stored);
+    if (failure !== undefined) throw this.fail(scope, failure, 'setMany');
+    return stored;
   }
 
   async stats(options?: ScopeOptions): Promise<CacheStats> {
@@ -462,11 +467,18 @@ class DragonflyCache implements Cache {
     for (const node of this.nodes()) {
       const pending: Promise<number>[] = [];
       let cursor = '0';
-      do {
-        const [next, raws] = await node.scan(cursor, 'MATCH', match, 'COUNT', CHUNK);
-        cursor = next;
-        for (const group of this.groups(raws)) pending.push(this.client.unlink(group));
-      } while (cursor !== '0');
+      try {
+        do {
+          const [next, raws] = await node.scan(cursor, 'MATCH', match, 'COUNT', CHUNK);
+          cursor = next;
+          for (const group of this.groups(raws)) pending.push(this.client.unlink(group));
+        } while (cursor !== '0');
+      } catch (error) {
+        // UNLINKs already sent fail too when a SCAN does: observe them, or each becomes an
+        // unhandled rejection, which ends a Node process with default settings.
+        void Promise.allSettled(pending);
+        throw error;
+      }
       for (const n of await Promise.all(pending)) removed += n;
     }
     return removed;

@@ -161,6 +161,70 @@ describe.skipIf(!redisServerInstalled)('Dragonfly backend under faults (own redi
     }
   });
 
+  it('a pattern clear over many SCAN pages that hangs mid-way rejects with a timeout and leaves no unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const server = await RedisServer.start();
+    const cache = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'pages' });
+    const outcomes: string[] = [];
+    try {
+      // Different delays so the hang lands before, during and after the first pages.
+      for (const delay of [2, 6, 10]) {
+        await cache.setMany(Array.from({ length: 12_000 }, (_, i) => [`k${i}`, i] as const));
+        const start = performance.now();
+        const clearing = cache.clearPattern('k*').then(
+          (n) => `removed ${n}`,
+          (error: unknown) => {
+            expect(error).toBeInstanceOf(DragonflyConnectionError);
+            return (error as CacheError).errorType;
+          },
+        );
+        await sleep(delay);
+        server.pause();
+        outcomes.push(await clearing);
+        expect(performance.now() - start).toBeLessThanOrEqual(delay + COMMAND_TIMEOUT + MARGIN);
+        // Long enough for every UNLINK still in flight to time out as well.
+        await sleep(COMMAND_TIMEOUT + 200);
+        server.resume();
+        await sleep(50);
+      }
+      // Let any late rejection reach the process before counting.
+      await sleep(50);
+      expect(unhandled).toEqual([]);
+      report.push(`  clearPattern over 12 000 keys, hung mid-way x3: ${outcomes.join(', ')}; unhandled rejections ${unhandled.length}`);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await cache.close();
+      await server.stop();
+    }
+  });
+
+  it('a batch that fills the server mid-way answers the number actually stored', async () => {
+    const server = await RedisServer.start({ maxmemory: 4 * 1024 * 1024 });
+    const cache = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'partial' });
+    try {
+      const value = 'v'.repeat(4096);
+      let filled = 0;
+      while (await cache.set(`fill${filled}`, value)) filled++;
+      // About 1.2 MB of room: the first groups of a big batch fit, the rest are refused.
+      for (let i = 0; i < 300; i++) await cache.delete(`fill${i}`);
+      for (const ttl of [undefined, 60]) {
+        const keys = Array.from({ length: 12_000 }, (_, i) => `b${ttl}:${i}`);
+        const answered = await cache.setMany(
+          keys.map((key) => [key, 'x'.repeat(100)] as const),
+          ttl === undefined ? {} : { ttl },
+        );
+        const stored = (await cache.getMany(keys)).size;
+        expect(answered).toBe(stored);
+        await cache.clearPattern(`b${ttl}:*`);
+      }
+    } finally {
+      await cache.close();
+      await server.stop();
+    }
+  });
+
   it('maxmemory with noeviction: writes answer false, reads and deletes keep working, nothing throws', async () => {
     const server = await RedisServer.start({ maxmemory: 4 * 1024 * 1024 });
     const cache = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'full' });
