@@ -81,13 +81,23 @@ export async function createDragonflyCache(options: DragonflyCacheOptions = {}):
   // ioredis reports connection trouble as events too; the operations report it to callers.
   const onError = () => {};
   client.on('error', onError);
+  // A refused AUTH reaches the caller only as "Connection is closed": keep the server's words.
+  // Only the message: the ReplyError itself carries the AUTH arguments, password included.
+  let refused: string | undefined;
+  const onConnectError = (error: unknown) => {
+    if (isReplyError(error) && /^(WRONGPASS|NOAUTH|NOPERM)/.test(error.message)) refused = error.message.split('\n')[0];
+  };
+  client.on('error', onConnectError);
   try {
     await deadline(connect(client, owned), connectTimeout, `could not connect to ${where} within ${connectTimeout} ms`);
     await deadline(client.ping(), connectTimeout, `${where} did not answer PING within ${connectTimeout} ms`);
   } catch (error) {
     if (owned) client.disconnect();
     else client.off('error', onError);
+    if (refused !== undefined) throw new DragonflyConnectionError(`could not connect to ${where}: the server refused the credentials: ${refused}`);
     throw toCacheError(error, `could not connect to ${where}`);
+  } finally {
+    client.off('error', onConnectError);
   }
   return new DragonflyCache(client, owned, keyPrefix, defaultTtl, () => client.off('error', onError));
 }

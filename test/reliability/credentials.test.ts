@@ -43,12 +43,13 @@ describe.skipIf(!redisServerInstalled)('credentials never appear in errors or st
     expect(everything(error)).not.toContain(SECRET);
   });
 
-  it('a wrong password: the rejection says so without the password', async () => {
+  it('a wrong password: the rejection says the server refused the credentials, without the password', async () => {
     const server = await RedisServer.start();
     await server.command('CONFIG', 'SET', 'requirepass', 'another-one');
     for (const options of [{ url: `redis://:${SECRET}@127.0.0.1:${server.port}` }, { port: server.port, password: SECRET }]) {
       const error = await rejection(createDragonflyCache({ ...options, connectTimeout: 1000 }));
       expect(error).toBeInstanceOf(CacheError);
+      expect((error as CacheError).message).toMatch(/refused the credentials: WRONGPASS/);
       expect(everything(error)).not.toContain(SECRET);
     }
   });
