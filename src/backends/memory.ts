@@ -58,11 +58,17 @@ class MemoryCache implements Cache {
     this.defaultTtl = defaultTtlMs(options.defaultTtl);
     const max = positiveInteger('maxSize', options.maxSize) ?? DEFAULT_MAX_SIZE;
     this.maxBytes = positiveInteger('maxBytes', options.maxBytes);
+    if (options.byReference !== undefined && typeof options.byReference !== 'boolean') {
+      throw new CacheError(`byReference must be a boolean, got ${String(options.byReference)}`, 'validation');
+    }
     this.byReference = options.byReference === true;
     this.lru = new LRUCache<string, {}>({
       max,
       // Sizes are always tracked so `memoryMb` is measured; the limit applies only with maxBytes.
       maxSize: this.maxBytes ?? Number.MAX_SAFE_INTEGER,
+      // lru-cache keeps the `performance` object it saw at import; reading the global
+      // on each call lets fake clocks (vi.useFakeTimers, sinon) drive expiry in tests.
+      perf: { now: () => performance.now() },
       dispose: (_value, key, reason) => {
         const scope = scopeOfRaw(key);
         if (reason === 'evict') this.counters.add(scope, 'evictions');
@@ -179,11 +185,11 @@ class MemoryCache implements Cache {
     const scope = scopeOf(options?.tenantId);
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
     // Encode everything before writing anything: one bad value stores nothing.
-    const encoded = pairs.map(([, value]) => encode(value));
+    // A repeated key stores its last value and counts once, as on Dragonfly.
+    const latest = new Map<string, [unknown, string]>();
+    for (const [key, value] of pairs) latest.set(scope + key, [value, encode(value)]);
     let stored = 0;
-    pairs.forEach(([key, value], i) => {
-      if (this.write(scope + key, value, encoded[i] as string, ttl)) stored++;
-    });
+    for (const [raw, [value, encoded]] of latest) if (this.write(raw, value, encoded, ttl)) stored++;
     return stored;
   }
 
@@ -205,6 +211,8 @@ class MemoryCache implements Cache {
 
   async validate(): Promise<boolean> {
     if (this.closed) return false;
+    // keys() skips expired entries that calculatedSize still counts: drop them first.
+    this.lru.purgeStale();
     // The byte count must agree with the entries actually held.
     let bytes = 0;
     for (const raw of this.lru.keys()) bytes += this.lru.info(raw)?.size ?? 0;

@@ -18,6 +18,13 @@ const END = -1;
 // Redis gives up on patterns nested deeper than this (CVE-2022-36021).
 const MAX_NESTING = 1000;
 
+// Redis compares range bounds as C `char`, which is signed on x86-64: there a
+// byte >= 0x80 sorts below every ASCII byte, so `[a-é]` does not match `b`.
+// (An ARM build of the server, where `char` is unsigned, would differ.)
+function signed(byte: number): number {
+  return (byte << 24) >> 24;
+}
+
 export type GlobMatcher = (subject: string) => boolean;
 
 export function compileGlob(pattern: string): GlobMatcher {
@@ -77,12 +84,13 @@ function match(p: Uint8Array, pi: number, s: Uint8Array, si: number, state: { sk
           pLen++;
           break;
         } else if (pLen >= 3 && at(p, pi + 1) === DASH) {
-          let start = pc;
-          let end = at(p, pi + 2);
+          let start = signed(pc);
+          let end = signed(at(p, pi + 2));
+          const c = signed(sc);
           if (start > end) [start, end] = [end, start];
           pi += 2;
           pLen -= 2;
-          if (sc >= start && sc <= end) matched = true;
+          if (c >= start && c <= end) matched = true;
         } else if (pc === sc) {
           matched = true;
         }

@@ -5,7 +5,8 @@ import { CacheError } from './errors.js';
  * arrays, strings, finite numbers, booleans, null) is stored as
  * `JSON.stringify` output, so reading it back is one `JSON.parse` and nothing
  * else. Values that JSON cannot carry exactly (Date, Map, Set, BigInt, typed
- * arrays and Buffer, NaN/±Infinity/-0, `undefined` array slots) switch the
+ * arrays, DataView and Buffer, NaN/±Infinity/-0, `undefined` array slots and
+ * holes, which come back as `undefined`) switch the
  * whole value to a tagged form that starts with `~`, a character no JSON text
  * starts with.
  *
@@ -29,6 +30,7 @@ const typedArrays: Record<string, new (buffer: ArrayBuffer) => ArrayBufferView> 
   Float64Array,
   BigInt64Array,
   BigUint64Array,
+  DataView,
 };
 
 export function encode(value: unknown): string {
@@ -92,7 +94,13 @@ function isPlainJson(value: unknown, depth: number, ancestors: object[]): boolea
     ancestors.pop();
     return plain;
   }
-  if (obj instanceof Date || obj instanceof Uint8Array || ArrayBuffer.isView(obj)) return false;
+  if (obj instanceof Date) return false;
+  if (ArrayBuffer.isView(obj)) {
+    // Decoding rebuilds the view from its constructor's name, so only the built-in classes (and Buffer) can come back.
+    const name = describeClass(obj);
+    if (Buffer.isBuffer(obj) || (Object.hasOwn(typedArrays, name) && typedArrays[name]?.prototype === proto)) return false;
+    throw unsupported(`an instance of ${name} (a subclass of a typed array cannot be rebuilt)`);
+  }
   if (obj instanceof Map || obj instanceof Set) {
     ancestors.push(obj);
     for (const item of obj instanceof Map ? [...obj.keys(), ...obj.values()] : obj.values()) {
@@ -129,7 +137,8 @@ function toTagged(value: unknown): unknown {
       return value;
   }
   if (value === null) return null;
-  if (Array.isArray(value)) return value.map(toTagged);
+  // Array.from, unlike map, visits holes: a sparse slot comes back as undefined, not null.
+  if (Array.isArray(value)) return Array.from(value, (item) => toTagged(item));
   if (value instanceof Date) return { [TAG]: 'd', v: toTagged(value.getTime()) };
   if (value instanceof Map) return { [TAG]: 'm', v: [...value].map(([k, v]) => [toTagged(k), toTagged(v)]) };
   if (value instanceof Set) return { [TAG]: 's', v: [...value].map(toTagged) };
