@@ -99,7 +99,7 @@ export async function createDragonflyCache(options: DragonflyCacheOptions = {}):
   } finally {
     client.off('error', onConnectError);
   }
-  return new DragonflyCache(client, owned, keyPrefix, defaultTtl, () => client.off('error', onError));
+  return new DragonflyCache(client, owned, keyPrefix, defaultTtl, commandTimeout, () => client.off('error', onError));
 }
 
 function newClient(options: DragonflyCacheOptions, connectTimeout: number, commandTimeout: number): Redis {
@@ -183,6 +183,11 @@ function isOutOfMemory(error: unknown): boolean {
   return isReplyError(error) && error.message.startsWith('OOM');
 }
 
+// A list, hash, ... under our prefix is data we did not write: a miss, like a foreign string.
+function isWrongType(error: unknown): boolean {
+  return isReplyError(error) && error.message.startsWith('WRONGTYPE');
+}
+
 class DragonflyCache implements Cache {
   readonly kind = 'dragonfly';
   private readonly client: ScriptClient;
@@ -195,6 +200,7 @@ class DragonflyCache implements Cache {
     private readonly owned: boolean,
     keyPrefix: string,
     private readonly defaultTtl: number | undefined,
+    private readonly commandTimeout: number,
     private readonly detach: () => void,
   ) {
     this.ns = `${keyPrefix}:`;
@@ -205,6 +211,30 @@ class DragonflyCache implements Cache {
 
   private open(): void {
     if (this.closed) throw new CacheError('the cache is closed', 'closed');
+  }
+
+  /**
+   * Our own deadline on one command, counted from when the operation asks for it.
+   * ioredis starts its `commandTimeout` only when the command is written, and with
+   * auto-pipelining a command first waits for the previous pipeline's replies: on a
+   * hung server that doubled the wait (measured 600 ms at commandTimeout 300). It
+   * also bounds a `client` given by the caller whatever its own options.
+   */
+  private bounded<T>(work: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('Command timed out')), this.commandTimeout);
+      // A late rejection lands on a settled promise: observed, never unhandled.
+      work.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
 
   /** Counts the failure and turns it into a typed error. */
@@ -233,9 +263,11 @@ class DragonflyCache implements Cache {
     const scope = options?.tenantId === undefined ? 'g:' : scopeOf(options.tenantId);
     let stored: string | null;
     try {
-      stored = await this.client.get(this.ns + scope + key);
+      stored = await this.bounded(this.client.get(this.ns + scope + key));
     } catch (error) {
-      throw this.fail(scope, error, 'get');
+      if (!isWrongType(error)) throw this.fail(scope, error, 'get');
+      this.counters.add(scope, 'errors');
+      stored = null;
     }
     const value = this.unwrap(scope, stored);
     if (value === undefined) this.counters.miss(scope);
@@ -251,7 +283,7 @@ class DragonflyCache implements Cache {
     const payload = ENVELOPE + encode(value);
     const raw = this.ns + scope + key;
     try {
-      await (ttl === undefined ? this.client.set(raw, payload) : this.client.set(raw, payload, 'PX', ttl));
+      await this.bounded(ttl === undefined ? this.client.set(raw, payload) : this.client.set(raw, payload, 'PX', ttl));
     } catch (error) {
       if (isOutOfMemory(error)) return false;
       throw this.fail(scope, error, 'set');
@@ -269,7 +301,7 @@ class DragonflyCache implements Cache {
     const raw = this.ns + scope + key;
     let reply: string | null;
     try {
-      reply = await (ttl === undefined ? this.client.set(raw, payload, 'NX') : this.client.set(raw, payload, 'PX', ttl, 'NX'));
+      reply = await this.bounded(ttl === undefined ? this.client.set(raw, payload, 'NX') : this.client.set(raw, payload, 'PX', ttl, 'NX'));
     } catch (error) {
       if (isOutOfMemory(error)) return false;
       throw this.fail(scope, error, 'add');
@@ -285,7 +317,7 @@ class DragonflyCache implements Cache {
     const scope = scopeOf(options?.tenantId);
     let removed: number;
     try {
-      removed = await this.client.unlink(this.ns + scope + key);
+      removed = await this.bounded(this.client.unlink(this.ns + scope + key));
     } catch (error) {
       throw this.fail(scope, error, 'delete');
     }
@@ -300,7 +332,7 @@ class DragonflyCache implements Cache {
     const payload = ENVELOPE + encode(expected);
     let removed: number;
     try {
-      removed = await this.client.ckDeleteIfEquals(this.ns + scope + key, payload);
+      removed = await this.bounded(this.client.ckDeleteIfEquals(this.ns + scope + key, payload));
     } catch (error) {
       throw this.fail(scope, error, 'deleteIfEquals');
     }
@@ -364,10 +396,10 @@ class DragonflyCache implements Cache {
         const flat: string[] = [];
         if (ttl === undefined) {
           for (const raw of raws) flat.push(raw, latest.get(raw) as string);
-          return this.client.mset(flat);
+          return this.bounded(this.client.mset(flat));
         }
         for (const raw of raws) flat.push(latest.get(raw) as string);
-        return this.client.ckSetManyPx(raws.length, ...raws, ttl, ...flat);
+        return this.bounded(this.client.ckSetManyPx(raws.length, ...raws, ttl, ...flat));
       }),
     );
     // Each group is one atomic command; a server filling up mid-batch accepts the first
@@ -401,9 +433,9 @@ class DragonflyCache implements Cache {
     const probe = `${this.ns}v:${process.pid}:${Math.random().toString(36).slice(2)}`;
     const payload = ENVELOPE + encode({ probe });
     try {
-      await this.client.set(probe, payload, 'PX', 10_000);
-      const back = await this.client.get(probe);
-      await this.client.unlink(probe);
+      await this.bounded(this.client.set(probe, payload, 'PX', 10_000));
+      const back = await this.bounded(this.client.get(probe));
+      await this.bounded(this.client.unlink(probe));
       return back === payload;
     } catch {
       return false;
@@ -457,8 +489,8 @@ class DragonflyCache implements Cache {
 
   private async mget(raws: string[]): Promise<(string | null)[]> {
     const groups = this.groups(raws);
-    if (groups.length === 1) return this.client.mget(groups[0] as string[]);
-    const replies = await Promise.all(groups.map((group) => this.client.mget(group)));
+    if (groups.length === 1) return this.bounded(this.client.mget(groups[0] as string[]));
+    const replies = await Promise.all(groups.map((group) => this.bounded(this.client.mget(group))));
     const byKey = new Map<string, string | null>();
     groups.forEach((group, g) => group.forEach((raw, i) => byKey.set(raw, (replies[g] as (string | null)[])[i] ?? null)));
     return raws.map((raw) => byKey.get(raw) ?? null);
@@ -479,9 +511,9 @@ class DragonflyCache implements Cache {
       let cursor = '0';
       try {
         do {
-          const [next, raws] = await node.scan(cursor, 'MATCH', match, 'COUNT', CHUNK);
+          const [next, raws] = await this.bounded(node.scan(cursor, 'MATCH', match, 'COUNT', CHUNK));
           cursor = next;
-          for (const group of this.groups(raws)) pending.push(this.client.unlink(group));
+          for (const group of this.groups(raws)) pending.push(this.bounded(this.client.unlink(group)));
         } while (cursor !== '0');
       } catch (error) {
         // UNLINKs already sent fail too when a SCAN does: observe them, or each becomes an
@@ -501,12 +533,12 @@ class DragonflyCache implements Cache {
     for (const node of this.nodes()) {
       let cursor = '0';
       do {
-        const [next, raws] = await node.scan(cursor, 'MATCH', match, 'COUNT', CHUNK);
+        const [next, raws] = await this.bounded(node.scan(cursor, 'MATCH', match, 'COUNT', CHUNK));
         cursor = next;
         if (raws.length === 0) continue;
         const pipeline = node.pipeline();
         for (const raw of raws) pipeline.memory('USAGE', raw);
-        for (const [error, usage] of (await pipeline.exec()) ?? []) {
+        for (const [error, usage] of (await this.bounded(pipeline.exec())) ?? []) {
           // A key that expired since the scan answers nil: it is not counted.
           if (!error && typeof usage === 'number') {
             size++;
@@ -522,7 +554,7 @@ class DragonflyCache implements Cache {
     let evictions = 0;
     let expirations = 0;
     for (const node of this.nodes()) {
-      const info = await node.info('stats');
+      const info = await this.bounded(node.info('stats'));
       // Field sets differ between Dragonfly versions: read what is there, tolerate what is not.
       evictions += Number(/^evicted_keys:(\d+)/m.exec(info)?.[1] ?? 0);
       expirations += Number(/^expired_keys:(\d+)/m.exec(info)?.[1] ?? 0);

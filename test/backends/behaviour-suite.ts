@@ -245,6 +245,8 @@ const PATTERN_CASES: [string, string, string[]][] = [
   ['? matches one byte, so it does not match a two-byte character', '?', ['a', 'b', 'c', '-', ']']],
   ['?? matches a two-byte character (Redis matches UTF-8 bytes)', '??', ['é']],
   ['a non-ASCII literal matches itself', 'é', ['é']],
+  // é is the bytes C3 A9; Redis (x86-64) compares range bounds as signed chars, so C3 sorts below 'a'.
+  ['a range bound above ASCII compares as a signed byte, as Redis does', '[a-é]', ['a', '-', ']']],
   ['a pattern matching nothing removes nothing', 'nothing*', []],
 ];
 

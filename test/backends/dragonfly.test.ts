@@ -1,0 +1,284 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createDragonflyCache, type DragonflyCacheOptions } from '../../src/backends/dragonfly.js';
+import { CacheError, DragonflyConnectionError } from '../../src/core/errors.js';
+import type { Cache } from '../../src/core/types.js';
+import { REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
+import { redisServerInstalled, startScratchRedis, type ScratchRedis } from '../helpers/scratch-redis.js';
+import { expectCacheError, registerCacheBehaviourSuite } from './behaviour-suite.js';
+
+describe.skipIf(!redisAvailable)('dragonfly backend on the Redis at REDIS_URL', () => {
+  registerCacheBehaviourSuite('dragonfly', (options) => createDragonflyCache({ url: REDIS_URL, keyPrefix: uniquePrefix('suite'), ...options }));
+});
+
+/** Every raw key under `prefix:`, found the way an operator would (SCAN, never KEYS). */
+async function scanAll(client: Redis, match: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+    cursor = next;
+    found.push(...keys);
+  } while (cursor !== '0');
+  return [...new Set(found)].sort();
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe.skipIf(!redisAvailable)('dragonfly backend specifics', () => {
+  let admin: Redis;
+  const caches: Cache[] = [];
+  async function open(options: DragonflyCacheOptions = {}): Promise<Cache> {
+    const cache = await createDragonflyCache({ url: REDIS_URL, keyPrefix: uniquePrefix('df'), ...options });
+    caches.push(cache);
+    return cache;
+  }
+  beforeAll(() => {
+    admin = new Redis(REDIS_URL);
+  });
+  afterEach(async () => {
+    for (const cache of caches.splice(0)) {
+      await cache.clear().catch(() => {});
+      await cache.close();
+    }
+  });
+  afterAll(() => {
+    admin.disconnect();
+  });
+
+  it('raw keys are <keyPrefix>:g:<key> and <keyPrefix>:t:<encoded tenant>:<key>, visible with SCAN', async () => {
+    const keyPrefix = uniquePrefix('layout');
+    const cache = await open({ keyPrefix });
+    await cache.set('user:1', 1);
+    await cache.set('user:1', 2, { tenantId: 'acme' });
+    await cache.set('k', 3, { tenantId: 'a:b*' });
+    await cache.setMany({ 'user:2': 4 });
+    expect(await scanAll(admin, `${keyPrefix}:*`)).toEqual(
+      [`${keyPrefix}:g:user:1`, `${keyPrefix}:g:user:2`, `${keyPrefix}:t:acme:user:1`, `${keyPrefix}:t:a%3Ab%2A:k`].sort(),
+    );
+  });
+
+  it('data under the prefix that cachekit did not write is a miss counted in errors, never a crash', async () => {
+    const keyPrefix = uniquePrefix('foreign');
+    const cache = await open({ keyPrefix });
+    await admin.set(`${keyPrefix}:g:plain`, 'hello');
+    await admin.set(`${keyPrefix}:g:json`, '{"a":1}');
+    await admin.set(`${keyPrefix}:g:badjson`, 'ck1|{not json');
+    await admin.set(`${keyPrefix}:g:badtag`, 'ck1|~{"\\u0000ck":"t","k":"Nope","v":""}');
+    await admin.set(`${keyPrefix}:g:unknowntag`, 'ck1|~{"\\u0000ck":"zz"}');
+    await admin.rpush(`${keyPrefix}:g:list`, 'x');
+    await admin.hset(`${keyPrefix}:t:acme:hash`, 'f', 'v');
+    for (const key of ['plain', 'json', 'badjson', 'badtag', 'unknowntag', 'list']) expect(await cache.get(key), key).toBeUndefined();
+    expect(await cache.get('hash', { tenantId: 'acme' })).toBeUndefined();
+    expect(await cache.getMany(['plain', 'json', 'badjson', 'badtag', 'unknowntag'])).toEqual(new Map());
+    expect(await cache.stats()).toMatchObject({ errors: 12, misses: 12, hits: 0 });
+    expect(await cache.stats({ tenantId: 'acme' })).toMatchObject({ errors: 1, misses: 1 });
+    expect(await cache.set('plain', 'mine')).toBe(true);
+    expect(await cache.get('plain')).toBe('mine');
+    expect(await cache.set('list', 'mine too')).toBe(true);
+    expect(await cache.get('list')).toBe('mine too');
+  });
+
+  it('two prefixes where one starts with the other (app, app-x) never see each other', async () => {
+    const app = uniquePrefix('app');
+    const a = await open({ keyPrefix: app });
+    const b = await open({ keyPrefix: `${app}-x` });
+    const c = await open({ keyPrefix: `${app}.x` });
+    await a.setMany({ k: 'a', 'x:k': 'a2' });
+    await b.setMany({ k: 'b', 'g:k': 'b2' });
+    await c.set('k', 'c', { tenantId: 't' });
+    expect(await a.get('k')).toBe('a');
+    expect(await b.get('k')).toBe('b');
+    expect(await b.get('x:k')).toBeUndefined();
+    expect((await a.stats()).size).toBe(2);
+    expect((await b.stats()).size).toBe(2);
+    expect(await a.clearPattern('*')).toBe(2);
+    await a.set('again', 1);
+    await a.clear();
+    expect(await b.getMany(['k', 'g:k'])).toEqual(
+      new Map([
+        ['k', 'b'],
+        ['g:k', 'b2'],
+      ]),
+    );
+    expect(await c.get('k', { tenantId: 't' })).toBe('c');
+    expect((await b.stats()).size).toBe(2);
+  });
+
+  it.each(['a:b', 'a*', 'a?', 'a[b]', 'a\\b', 'a{b}', '', 'a b', 'ü', 'x'.repeat(65), 5])('keyPrefix %j rejects with a validation error', async (keyPrefix) => {
+    await expectCacheError(() => createDragonflyCache({ url: REDIS_URL, keyPrefix: keyPrefix as string }), 'validation');
+  });
+
+  it.each([
+    ['defaultTtl 0', { defaultTtl: 0 }],
+    ["defaultTtl '10'", { defaultTtl: '10' }],
+    ['connectTimeout -1', { connectTimeout: -1 }],
+    ['commandTimeout NaN', { commandTimeout: NaN }],
+    ['options null', null],
+  ])('%s rejects with a validation error', async (_label, options) => {
+    await expectCacheError(() => createDragonflyCache(options === null ? (null as unknown as DragonflyCacheOptions) : { url: REDIS_URL, ...(options as object) }), 'validation');
+  });
+
+  it('an unreachable server (a free port) rejects with DragonflyConnectionError within connectTimeout', async () => {
+    const port = await freePort();
+    const started = Date.now();
+    const error = await expectCacheError(() => createDragonflyCache({ host: '127.0.0.1', port, connectTimeout: 500 }), 'connection');
+    expect(error).toBeInstanceOf(DragonflyConnectionError);
+    expect(Date.now() - started).toBeLessThan(500 + 1000);
+  });
+
+  it('a server that accepts but never answers rejects with DragonflyConnectionError within connectTimeout', async () => {
+    const sockets: Socket[] = [];
+    const silent: Server = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as { port: number };
+    try {
+      const started = Date.now();
+      const error = await expectCacheError(() => createDragonflyCache({ host: '127.0.0.1', port, connectTimeout: 400 }), 'connection');
+      expect(error).toBeInstanceOf(DragonflyConnectionError);
+      expect(Date.now() - started).toBeLessThan(400 + 1000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('accepts an existing ioredis client, and close() leaves that client open', async () => {
+    const client = new Redis(REDIS_URL);
+    const lazy = new Redis(REDIS_URL, { lazyConnect: true });
+    try {
+      const cache = await createDragonflyCache({ client, keyPrefix: uniquePrefix('own') });
+      const fromLazy = await createDragonflyCache({ client: lazy, keyPrefix: uniquePrefix('lazy') });
+      expect(await cache.set('k', { v: 1 })).toBe(true);
+      expect(await cache.get('k')).toEqual({ v: 1 });
+      expect(await fromLazy.set('k', 2)).toBe(true);
+      expect(await fromLazy.get('k')).toBe(2);
+      await cache.clear();
+      await fromLazy.clear();
+      await cache.close();
+      await fromLazy.close();
+      expect(client.status).toBe('ready');
+      expect(await client.ping()).toBe('PONG');
+      expect(await lazy.ping()).toBe('PONG');
+      await expectCacheError(() => cache.get('k'), 'closed');
+    } finally {
+      client.disconnect();
+      lazy.disconnect();
+    }
+  });
+
+  it('close() of a cache that made its own connection ends that connection', async () => {
+    const cache = await createDragonflyCache({ url: REDIS_URL, keyPrefix: uniquePrefix('own') });
+    const name = `ck-close-${process.pid}-${Date.now()}`;
+    // The cache's own connection, named so CLIENT LIST can find it.
+    await (cache as unknown as { client: Redis }).client.client('SETNAME', name);
+    expect(await admin.client('LIST')).toContain(`name=${name}`);
+    await cache.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await admin.client('LIST')).not.toContain(`name=${name}`);
+  });
+
+  it('a CacheError from the server side keeps its cause', async () => {
+    const keyPrefix = uniquePrefix('cause');
+    const cache = await open({ keyPrefix });
+    await admin.rpush(`${keyPrefix}:g:list`, 'x');
+    // deleteIfEquals runs GET inside a script, which the server refuses on a list.
+    const error = await expectCacheError(() => cache.deleteIfEquals('list', 1), 'server');
+    expect(error.cause).toBeInstanceOf(Error);
+    expect(error).toBeInstanceOf(CacheError);
+    expect((await cache.stats()).errors).toBe(1);
+  });
+});
+
+describe.skipIf(!redisServerInstalled)('dragonfly backend batches, counted on a private redis-server', () => {
+  let server: ScratchRedis;
+  let admin: Redis;
+  let cache: Cache;
+
+  beforeAll(async () => {
+    server = await startScratchRedis();
+    admin = new Redis(server.url);
+    cache = await createDragonflyCache({ url: server.url, keyPrefix: 'batch' });
+  });
+  afterAll(async () => {
+    await cache?.close();
+    admin?.disconnect();
+    server?.kill();
+  });
+  afterEach(async () => {
+    await cache.clear();
+  });
+
+  async function calls(): Promise<Map<string, number>> {
+    const info = await admin.info('commandstats');
+    const out = new Map<string, number>();
+    for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out.set(match[1] as string, Number(match[2]));
+    return out;
+  }
+
+  /** The commands `work` sent, by name (lower case), not counting the INFO used to measure. */
+  async function commandsOf(work: () => Promise<unknown>): Promise<Record<string, number>> {
+    const before = await calls();
+    await work();
+    const after = await calls();
+    const delta: Record<string, number> = {};
+    for (const [name, n] of after) {
+      const d = n - (before.get(name) ?? 0);
+      if (d > 0 && name !== 'info') delta[name] = d;
+    }
+    return delta;
+  }
+
+  const thousand = () => Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`item:${i}`, { i }]));
+
+  it('getMany of 1000 keys is one MGET', async () => {
+    await cache.setMany(thousand());
+    const keys = Array.from({ length: 1000 }, (_, i) => `item:${i}`);
+    let found = new Map();
+    expect(
+      await commandsOf(async () => {
+        found = await cache.getMany(keys);
+      }),
+    ).toEqual({ mget: 1 });
+    expect(found.size).toBe(1000);
+  });
+
+  it('setMany of 1000 entries without a ttl is one MSET', async () => {
+    expect(await commandsOf(() => cache.setMany(thousand()))).toEqual({ mset: 1 });
+  });
+
+  it('setMany of 1000 entries with a ttl is one script call', async () => {
+    await cache.setMany({ warm: 1 }, { ttl: 60 }); // loads the script, so the measured call is EVALSHA alone
+    // commandstats also counts the SETs the script runs inside the server; the client sent one EVALSHA.
+    expect(await commandsOf(() => cache.setMany(thousand(), { ttl: 60 }))).toEqual({ evalsha: 1, set: 1000 });
+    expect(await admin.pttl('batch:g:item:999')).toBeGreaterThan(50_000);
+  });
+
+  it('clearPattern removes with SCAN and UNLINK in pages, never KEYS and never one command per key', async () => {
+    await cache.setMany(thousand());
+    await cache.setMany({ 'other:1': 1, 'other:2': 2 });
+    let removed = 0;
+    const sent = await commandsOf(async () => {
+      removed = await cache.clearPattern('item:*');
+    });
+    expect(removed).toBe(1000);
+    expect(Object.keys(sent).sort()).toEqual(['scan', 'unlink']);
+    expect(sent.unlink).toBeLessThanOrEqual(sent.scan as number);
+    expect(await cache.getMany(['other:1', 'other:2'])).toEqual(
+      new Map([
+        ['other:1', 1],
+        ['other:2', 2],
+      ]),
+    );
+  });
+});
