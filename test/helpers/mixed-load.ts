@@ -81,6 +81,9 @@ export class MixedLoad {
     const key = () => `w${w}:k${Math.floor(Math.random() * 40)}`;
     while (this.running) {
       n++;
+      // Callers out of step with each other, as in an application: each operation may find
+      // another one's batch still waiting for its reply.
+      if (n % 2 === 0) await sleep(Math.random() * 3);
       const dice = Math.random();
       if (dice < 0.3) {
         await this.timed('get', () => this.cache.get(key()));

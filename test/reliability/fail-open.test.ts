@@ -1,0 +1,158 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { createDragonflyCache } from '../../src/backends/dragonfly.js';
+import type { Cache } from '../../src/core/types.js';
+import { Cached } from '../../src/llm/cached-decorator.js';
+import { cachedRag } from '../../src/llm/cached-rag.js';
+import { memoizeTask } from '../../src/llm/memoize-task.js';
+import { withCache } from '../../src/llm/with-cache.js';
+import { RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+
+const COMMAND_TIMEOUT = 300;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const report: string[] = [];
+
+stopRedisServersAfterAll();
+afterAll(() => {
+  if (report.length > 0) console.log(`[reliability] LLM wrappers fail open (withCache, cachedRag, @Cached, memoizeTask on a hurt redis-server)\n${report.join('\n')}`);
+});
+
+/** What every upstream answers: a pure function of the question, so a wrong cached answer shows. */
+const upstreamAnswer = (wrapper: string, question: string) => ({ wrapper, question, answer: question.split('').reverse().join('') });
+
+type Call = (question: string) => Promise<unknown>;
+
+function wrappers(cache: Cache): Record<string, Call> {
+  const gateway = withCache(
+    { model: 'test-model', generate: async (question: string) => upstreamAnswer('withCache', question) },
+    { cache, ttl: 60 },
+  );
+  const rag = cachedRag(async (question: string) => upstreamAnswer('cachedRag', question), { cache, ttl: 60, corpusVersion: 'v1' });
+  class Service {
+    async ask(question: string) {
+      return upstreamAnswer('@Cached', question);
+    }
+  }
+  // Applied the way experimentalDecorators (NestJS) does: vitest's transform leaves `@` syntax to Node, which lacks it.
+  const ask = Object.getOwnPropertyDescriptor(Service.prototype, 'ask') as TypedPropertyDescriptor<Service['ask']>;
+  Object.defineProperty(Service.prototype, 'ask', Cached({ cache, ttl: 60, namespace: 'fail-open.Service.ask' })(Service.prototype, 'ask', ask));
+  const service = new Service();
+  const task = memoizeTask(async (question: string) => upstreamAnswer('memoizeTask', question), { cache, ttl: 60, namespace: 'fail-open-task', lockTtl: 2 });
+  return {
+    withCache: (q) => gateway.generate(q),
+    cachedRag: (q) => rag(q),
+    '@Cached': (q) => service.ask(q),
+    memoizeTask: (q) => task(q),
+  };
+}
+
+interface Tally {
+  calls: number;
+  escaped: number;
+  wrong: number;
+  maxMs: number;
+  slowest: Record<string, number>;
+  firstEscape?: unknown;
+}
+
+/** Concurrent callers of every wrapper, until stopped; counts what reached them. */
+function callers(calls: Record<string, Call>, perWrapper = 3) {
+  const tally: Tally = { calls: 0, escaped: 0, wrong: 0, maxMs: 0, slowest: {} };
+  let running = true;
+  const loops: Promise<void>[] = [];
+  for (const [name, call] of Object.entries(calls)) {
+    for (let c = 0; c < perWrapper; c++) {
+      loops.push(
+        (async () => {
+          while (running) {
+            const question = `q${Math.floor(Math.random() * 20)}`;
+            const start = performance.now();
+            tally.calls++;
+            try {
+              const got = await call(question);
+              if (JSON.stringify(got) !== JSON.stringify(upstreamAnswer(name, question))) tally.wrong++;
+            } catch (error) {
+              tally.escaped++;
+              tally.firstEscape ??= error;
+            }
+            const ms = performance.now() - start;
+            tally.maxMs = Math.max(tally.maxMs, ms);
+            tally.slowest[name] = Math.max(tally.slowest[name] ?? 0, Math.round(ms));
+            await sleep(1);
+          }
+        })(),
+      );
+    }
+  }
+  return {
+    tally,
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+async function faultUnderCalls(name: string, fault: (server: RedisServer) => Promise<void>, options: { maxmemory?: number } = {}) {
+  const server = await RedisServer.start(options);
+  const cache = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'failopen' });
+  try {
+    const load = callers(wrappers(cache));
+    await sleep(300);
+    await fault(server);
+    await sleep(300);
+    await load.stop();
+    const { tally } = load;
+    report.push(`  ${name}: faults ${server.faults}, wrapper calls ${tally.calls}, exceptions escaped ${tally.escaped}, wrong answers ${tally.wrong}, slowest call ${tally.maxMs.toFixed(0)} ms ${JSON.stringify(tally.slowest)}`);
+    expect(tally.firstEscape).toBeUndefined();
+    expect(tally.escaped).toBe(0);
+    expect(tally.wrong).toBe(0);
+    expect(tally.calls).toBeGreaterThan(0);
+  } finally {
+    await cache.close();
+    await server.stop();
+  }
+}
+
+describe.skipIf(!redisServerInstalled)('LLM wrappers on a Dragonfly cache keep answering from upstream during faults', () => {
+  it('SIGKILL and restart: no exception reaches a caller, every answer is upstream’s', async () => {
+    await faultUnderCalls('SIGKILL 1.5 s + restart', async (server) => {
+      await server.kill();
+      await sleep(1500);
+      await server.restart();
+    });
+  });
+
+  it('SIGSTOP and SIGCONT: no exception reaches a caller, every answer is upstream’s', async () => {
+    await faultUnderCalls('SIGSTOP 2.5 s + SIGCONT', async (server) => {
+      server.pause();
+      await sleep(2500);
+      server.resume();
+    });
+  });
+
+  it('CLIENT KILL: no exception reaches a caller, every answer is upstream’s', async () => {
+    await faultUnderCalls('CLIENT KILL x3', async (server) => {
+      for (let i = 0; i < 3; i++) {
+        await server.killClients();
+        await sleep(200);
+      }
+    });
+  });
+
+  it('a server full under noeviction: no exception reaches a caller, every answer is upstream’s', async () => {
+    await faultUnderCalls(
+      'maxmemory 4 MB full (noeviction)',
+      async (server) => {
+        server.faults++;
+        // Fill it from outside the wrappers until it refuses writes.
+        const filler = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'filler' });
+        const big = 'f'.repeat(8192);
+        let i = 0;
+        while (await filler.set(`f${i++}`, big));
+        await sleep(800);
+        await filler.close();
+      },
+      { maxmemory: 4 * 1024 * 1024 },
+    );
+  });
+});
