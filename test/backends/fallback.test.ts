@@ -261,4 +261,47 @@ describe.skipIf(!redisServerInstalled)('createFallbackCache in front of a real r
       await server.stop();
     }
   });
+  it('on a hung server only failureThreshold calls wait for commandTimeout; the rest answer from the fallback at once', async () => {
+    const COMMAND_TIMEOUT = 300;
+    const RESET_TIMEOUT = 0.5;
+    const server = await RedisServer.start();
+    const dragonfly = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'fallback-hung' });
+    const { cache: primary, state } = switchable(dragonfly);
+    const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 3, resetTimeout: RESET_TIMEOUT });
+    try {
+      await cache.set('k', 0);
+      server.pause();
+      const pausedAt = performance.now();
+      const callsAtPause = state.calls;
+      const durations: number[] = [];
+      while (performance.now() - pausedAt < 2000) {
+        const start = performance.now();
+        expect(await cache.set('k', durations.length)).toBe(true);
+        durations.push(performance.now() - start);
+        await sleep(5);
+      }
+      const waited = durations.filter((ms) => ms >= COMMAND_TIMEOUT * 0.9).length;
+      const primaryCalls = state.calls - callsAtPause;
+      expect(Math.max(...durations)).toBeLessThanOrEqual(COMMAND_TIMEOUT + 250);
+      // The threshold, then at most one probe per resetTimeout.
+      expect(waited).toBeLessThanOrEqual(3 + Math.ceil(2 / RESET_TIMEOUT));
+      server.resume();
+      const resumedAt = performance.now();
+      while (cache.circuit().state !== 'closed' && performance.now() - resumedAt < 10_000) {
+        await cache.get('k');
+        await sleep(10);
+      }
+      const recoveryMs = performance.now() - resumedAt;
+      expect(cache.circuit().state).toBe('closed');
+      expect(await cache.set('k', 'back')).toBe(true);
+      expect(await dragonfly.get('k')).toBe('back');
+      report.push(
+        `  SIGSTOP 2 s + SIGCONT: calls ${durations.length}, exceptions 0, calls that waited for commandTimeout ${waited}, primary calls while hung ${primaryCalls}, ` +
+          `max op ${Math.max(...durations).toFixed(0)} ms, back on the primary ${recoveryMs.toFixed(0)} ms after SIGCONT`,
+      );
+    } finally {
+      await cache.close();
+      await server.stop();
+    }
+  });
 });

@@ -225,6 +225,38 @@ describe.skipIf(!redisServerInstalled)('Dragonfly backend under faults (own redi
     }
   });
 
+  it('a write that timed out on a hung server may still be applied once it resumes; one in flight when the server dies is never resent', async () => {
+    // ioredis#2130: a timeout rejects the promise but the command already sent stays on the wire.
+    const server = await RedisServer.start();
+    const cache = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'late' });
+    try {
+      expect(await cache.set('k', 'before')).toBe(true);
+      server.pause();
+      await expect(cache.set('k', 'timed-out')).rejects.toMatchObject({ errorType: 'timeout' });
+      server.resume();
+      await sleep(100);
+      // Applied late: a timeout is not a rollback (the fallback cache invalidates such keys for this reason).
+      expect(await cache.get('k')).toBe('timed-out');
+      expect(await cache.set('k', 'after')).toBe(true);
+      // A command in flight when the server dies is failed, not resent to the restarted one.
+      server.pause();
+      const inFlight = cache.set('fresh', 'in-flight').then(
+        () => 'stored',
+        (error: unknown) => error,
+      );
+      await sleep(50);
+      await server.restart();
+      expect(await inFlight).toBeInstanceOf(DragonflyConnectionError);
+      await sleep(COMMAND_TIMEOUT + 300);
+      const seen = await cache.get('fresh');
+      report.push(`  timed-out SET on a hung server: applied after SIGCONT; SET in flight when the server died: resent to the new one: ${seen !== undefined}`);
+      expect(seen).toBeUndefined();
+    } finally {
+      await cache.close();
+      await server.stop();
+    }
+  });
+
   it('maxmemory with noeviction: writes answer false, reads and deletes keep working, nothing throws', async () => {
     const server = await RedisServer.start({ maxmemory: 4 * 1024 * 1024 });
     const cache = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'full' });
