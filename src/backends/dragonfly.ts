@@ -44,7 +44,8 @@ const CHUNK = 1000;
 
 // Every key a script touches is declared in KEYS: Dragonfly refuses undeclared keys.
 const SET_MANY_PX = `for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[1]) end return #KEYS`;
-const DELETE_IF_EQUALS = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+// pcall: a list or hash under the key (data we did not write) is "not equal", not a script error.
+const DELETE_IF_EQUALS = `if redis.pcall('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 type Client = Redis | Cluster;
 type ScriptClient = Client & {
