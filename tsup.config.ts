@@ -8,4 +8,8 @@ export default defineConfig({
   sourcemap: true,
   target: 'node20',
   external: ['openai'],
+  // Both entries must share one copy of the per-call context (AsyncLocalStorage)
+  // and the stats registry, in CJS too, or withCacheControl from 'cachekit'
+  // would not reach cachedOpenAI from 'cachekit/openai'.
+  splitting: true,
 });

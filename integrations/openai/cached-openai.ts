@@ -1,0 +1,231 @@
+import type { OpenAI } from 'openai';
+import type { APIPromise } from 'openai/core/api-promise';
+import type { Stream } from 'openai/core/streaming';
+import { CacheError } from '../../src/core/errors.js';
+import type { Cache } from '../../src/core/types.js';
+import { planCall, readCached, storeResult, type CallSite } from '../../src/llm/cached-call.js';
+import { emptyWrapperStats } from '../../src/llm/entry.js';
+import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl } from '../../src/llm/options.js';
+import { requestKey } from '../../src/llm/request-key.js';
+import { SingleFlight } from '../../src/llm/single-flight.js';
+import { registerStats } from '../../src/llm/wrapper-stats.js';
+import { cachedEmbeddings } from './embeddings.js';
+import { keyParams, optionsChangeRequest, providerIdentity, type OpenAIEndpoint } from './request-params.js';
+import { sdkPromise, type Answer } from './sdk-promise.js';
+import { recordStream, replayStream, type RecordedStream } from './stream-replay.js';
+
+export interface CachedOpenAIOptions {
+  /** Where answers are stored. Required. */
+  cache: Cache;
+  /** TTL of stored answers, in seconds (`Infinity`: never expires). Default: the cache's `defaultTtl`. */
+  ttl?: number;
+  /**
+   * Readable key segment: keys are `v1:<namespace>:<sha256>`, so
+   * `cache.clearPattern('v1:<namespace>:*')` drops this wrapper's entries.
+   * Entries are shared only between wrappers with the same namespace, provider
+   * (base URL) and request. Default: `'openai'`.
+   */
+  namespace?: string;
+  /** Tenant whose entries the wrapper reads and writes; `withCacheControl({ tenantId })` overrides it per call. Default: untenanted. */
+  tenantId?: string;
+  /**
+   * Return `false` to keep an answer out of the cache. `result` is the parsed
+   * answer, the list of chunks for a stream, or the upstream answer to the
+   * items an embeddings call sent. Errors, unfinished streams and Responses
+   * API answers whose `status` is not `completed` are never cached.
+   * Default: cache every finished answer.
+   */
+  shouldCache?: (result: unknown, call: { endpoint: OpenAIEndpoint; stream: boolean }) => boolean;
+}
+
+type Create = (this: unknown, params: unknown, options?: unknown) => APIPromise<unknown>;
+type Leaf = (resource: object, original: Create) => Create;
+interface Node {
+  [prop: string]: Node | Leaf;
+}
+
+/**
+ * Caches the answers of an `openai` client and returns an object of the same
+ * type: `chat.completions.create` (streamed and not), `completions.create`,
+ * `embeddings.create` (per input item) and `responses.create`. Everything
+ * else reaches the client untouched. The cached methods keep the SDK's return
+ * types: an `APIPromise`, and a `Stream` for `stream: true`.
+ *
+ * Read the counters with `cacheStats(wrapped)`; per-call controls come from
+ * `withCacheControl`. A failing cache never fails a call: it counts an error
+ * and the call goes upstream. Bad options throw a `validation` CacheError here.
+ */
+export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIOptions): C {
+  if (client === null || typeof client !== 'object' || typeof client.chat?.completions?.create !== 'function') {
+    throw new CacheError('cachedOpenAI: client must be an instance of the openai SDK client', 'validation');
+  }
+  if (options === null || typeof options !== 'object') throw new CacheError('cachedOpenAI: options must be an object', 'validation');
+  checkCache(options.cache, 'cachedOpenAI');
+  checkTtl(options.ttl, 'cachedOpenAI: ttl');
+  checkTenant(options.tenantId);
+  checkFunction(options.shouldCache, 'cachedOpenAI: shouldCache');
+  if (options.namespace !== undefined) checkNamespace(options.namespace, 'cachedOpenAI');
+
+  const stats = emptyWrapperStats();
+  const flights = new SingleFlight();
+  const namespace = options.namespace ?? 'openai';
+
+  const site = (endpoint: OpenAIEndpoint, stream: boolean): CallSite<unknown> => {
+    const user = options.shouldCache;
+    const finished = endpoint === 'responses' && !stream ? completedResponse : undefined;
+    return {
+      cache: options.cache,
+      ttl: options.ttl,
+      tenantId: options.tenantId,
+      shouldCache:
+        user || finished ? (result: unknown) => (finished?.(result) ?? true) && (user?.(result, { endpoint, stream }) ?? true) : undefined,
+      stats,
+      flights,
+    };
+  };
+
+  const keyOf = (endpoint: OpenAIEndpoint, stream: boolean, params: unknown, requestOptions: unknown): string | undefined => {
+    if (params === null || typeof params !== 'object' || optionsChangeRequest(requestOptions)) return undefined;
+    try {
+      return requestKey({ provider: providerIdentity(client), endpoint, stream, params: keyParams(params as Record<string, unknown>) }, { namespace });
+    } catch (error) {
+      if (error instanceof CacheError && error.errorType === 'serialization') return undefined;
+      throw error;
+    }
+  };
+
+  const generation = (endpoint: OpenAIEndpoint): Leaf => {
+    const json = site(endpoint, false);
+    const streamed = site(endpoint, true);
+    return (resource, original) =>
+      function create(params: unknown, requestOptions?: unknown): APIPromise<unknown> {
+        const stream = (params as { stream?: unknown } | null)?.stream === true;
+        const key = keyOf(endpoint, stream, params, requestOptions);
+        const send = () => original.call(resource, params, requestOptions);
+        if (key === undefined) {
+          stats.bypasses++;
+          return send();
+        }
+        // A caller's abort signal must not end the call other callers wait on.
+        const share = !holdsSignal(requestOptions);
+        return sdkPromise(client, stream ? streamAnswer(client, endpoint, streamed, key, send) : jsonAnswer(json, key, send, share));
+      };
+  };
+
+  const embeddingsSite = site('embeddings', false);
+  const embeddings: Leaf = (resource, original) =>
+    function create(params: unknown, requestOptions?: unknown): APIPromise<unknown> {
+      const send = (body: unknown) => upstream(() => original.call(resource, body, requestOptions));
+      if (params === null || typeof params !== 'object' || optionsChangeRequest(requestOptions)) {
+        stats.bypasses++;
+        return original.call(resource, params, requestOptions);
+      }
+      const answer = (async (): Promise<Answer<unknown>> => {
+        const cached = await cachedEmbeddings({
+          site: embeddingsSite,
+          provider: providerIdentity(client),
+          namespace,
+          params: params as never,
+          upstream: send as never,
+          share: !holdsSignal(requestOptions),
+        });
+        if (cached !== undefined) return cached;
+        stats.bypasses++;
+        return send(params);
+      })();
+      return sdkPromise(client, answer);
+    };
+
+  const tree: Node = {
+    chat: { completions: { create: generation('chat.completions') } },
+    completions: { create: generation('completions') },
+    embeddings: { create: embeddings },
+    responses: { create: generation('responses') },
+  };
+  const wrapped = view(client, tree) as C;
+  registerStats(wrapped, stats);
+  return wrapped;
+}
+
+async function upstream<T>(send: () => APIPromise<T>): Promise<Answer<T>> {
+  const { data, response } = await send().withResponse();
+  return { value: data, response };
+}
+
+async function jsonAnswer(site: CallSite<unknown>, key: string, send: () => APIPromise<unknown>, share: boolean): Promise<Answer<unknown>> {
+  const plan = planCall(site);
+  if (plan.control?.bypass) {
+    site.stats.bypasses++;
+    return upstream(send);
+  }
+  const hit = await readCached(site, plan, key);
+  if (hit) return { value: hit.value };
+  const work = async () => {
+    const started = performance.now();
+    const answer = await upstream(send);
+    await storeResult(site, plan, key, answer.value, performance.now() - started);
+    return answer;
+  };
+  return share ? site.flights.run(`${plan.tenantId ?? ''}\u0000${key}`, work) : work();
+}
+
+async function streamAnswer(
+  client: OpenAI,
+  endpoint: OpenAIEndpoint,
+  site: CallSite<unknown>,
+  key: string,
+  send: () => APIPromise<unknown>,
+): Promise<Answer<Stream<unknown>>> {
+  const plan = planCall(site);
+  if (plan.control?.bypass) {
+    site.stats.bypasses++;
+    return upstream(send as () => APIPromise<Stream<unknown>>);
+  }
+  const hit = await readCached<RecordedStream>(site, plan, key);
+  if (hit && Array.isArray(hit.value.chunks)) return { value: replayStream(hit.value, client) };
+  const started = performance.now();
+  const answer = await upstream(send as () => APIPromise<Stream<unknown>>);
+  // Stored when the stream has been read to its end, so the duration is the whole generation's.
+  const record = (recorded: RecordedStream) => storeResult(site, plan, key, recorded, performance.now() - started);
+  return { value: recordStream(answer.value, client, endpoint, record), response: answer.response };
+}
+
+// The Responses API answers background, failed and cut-short requests with a
+// response object too; only a completed one is the answer to the request.
+function completedResponse(result: unknown): boolean {
+  const status = (result as { status?: unknown } | null)?.status;
+  return status === undefined || status === 'completed';
+}
+
+function holdsSignal(requestOptions: unknown): boolean {
+  return (requestOptions as { signal?: unknown } | null | undefined)?.signal != null;
+}
+
+/**
+ * A proxy of `raw` whose properties named in `node` are replaced: a leaf by
+ * the cached method it builds, a branch by a proxy of the property's value.
+ * Other methods are bound to the raw object, so the SDK's private fields keep
+ * working.
+ */
+function view(raw: object, node: Node): object {
+  const made = new Map<PropertyKey, { from: unknown; to: unknown }>();
+  const bound = new WeakMap<object, unknown>();
+  return new Proxy(raw, {
+    get(obj, prop) {
+      const value: unknown = Reflect.get(obj, prop);
+      const spec = typeof prop === 'string' && Object.hasOwn(node, prop) ? node[prop] : undefined;
+      if (spec !== undefined && value !== null && (typeof value === 'object' || typeof value === 'function')) {
+        let entry = made.get(prop);
+        if (entry?.from !== value) {
+          entry = { from: value, to: typeof spec === 'function' ? spec(obj, value as Create) : view(value as object, spec) };
+          made.set(prop, entry);
+        }
+        return entry.to;
+      }
+      if (typeof value !== 'function' || prop === 'constructor') return value;
+      let b = bound.get(value);
+      if (!b) bound.set(value, (b = value.bind(obj)));
+      return b;
+    },
+  });
+}

@@ -1,0 +1,83 @@
+import type { OpenAI } from 'openai';
+import { Stream } from 'openai/core/streaming';
+import { OpenAIError } from 'openai/error';
+import type { OpenAIEndpoint } from './request-params.js';
+
+/** What a streamed answer is stored as: every chunk as upstream sent it, in order. */
+export interface RecordedStream<T = unknown> {
+  chunks: T[];
+  /** The usage upstream reported in the stream, so a hit can count the tokens it saved. */
+  usage?: unknown;
+}
+
+/**
+ * Passes upstream's chunks to the caller as they arrive and records them;
+ * `onComplete` runs only when the stream ended the way a whole answer ends.
+ * A stream that errors, that the caller leaves early (`break`), or that is
+ * aborted (the SDK ends an aborted stream quietly, without an error) is never
+ * handed over. The returned stream shares upstream's controller, so
+ * `stream.controller.abort()` still stops the request.
+ */
+export function recordStream<T>(
+  upstream: Stream<T>,
+  client: OpenAI,
+  endpoint: OpenAIEndpoint,
+  onComplete: (recorded: RecordedStream<T>) => Promise<void>,
+): Stream<T> {
+  async function* iterator(): AsyncGenerator<T> {
+    const chunks: T[] = [];
+    for await (const chunk of upstream) {
+      chunks.push(chunk);
+      yield chunk;
+    }
+    if (upstream.controller.signal.aborted || !endedWhole(endpoint, chunks)) return;
+    const usage = usageOf(endpoint, chunks);
+    await onComplete(usage === undefined ? { chunks } : { chunks, usage });
+  }
+  return new Stream(() => iterator(), upstream.controller, client);
+}
+
+/**
+ * A stream that yields the recorded chunks one by one, as the SDK's own
+ * stream would (never merged into one): `for await`, `tee()` and
+ * `toReadableStream()` work, and iterating it twice throws, like the SDK's.
+ */
+export function replayStream<T>(recorded: RecordedStream<T>, client: OpenAI): Stream<T> {
+  const controller = new AbortController();
+  let consumed = false;
+  async function* iterator(): AsyncGenerator<T> {
+    if (consumed) throw new OpenAIError('Cannot iterate over a consumed stream, use `.tee()` to split the stream.');
+    consumed = true;
+    for (const chunk of recorded.chunks) {
+      if (controller.signal.aborted) return;
+      yield chunk;
+    }
+  }
+  return new Stream(() => iterator(), controller, client);
+}
+
+// A connection closed without `[DONE]` ends the SDK's stream without an error,
+// so completeness is read from the answer itself: every choice finished, or
+// the Responses API announced `response.completed`.
+function endedWhole(endpoint: OpenAIEndpoint, chunks: unknown[]): boolean {
+  if (endpoint === 'responses') return chunks.some((event) => (event as { type?: unknown }).type === 'response.completed');
+  const finished = new Map<unknown, boolean>();
+  for (const chunk of chunks) {
+    const choices = (chunk as { choices?: unknown }).choices;
+    if (!Array.isArray(choices)) continue;
+    for (const choice of choices as { index?: unknown; finish_reason?: unknown }[]) {
+      if (!finished.get(choice.index)) finished.set(choice.index, choice.finish_reason !== null && choice.finish_reason !== undefined);
+    }
+  }
+  return finished.size > 0 && [...finished.values()].every(Boolean);
+}
+
+function usageOf(endpoint: OpenAIEndpoint, chunks: unknown[]): unknown {
+  for (let i = chunks.length - 1; i >= 0; i--) {
+    const chunk = chunks[i] as { usage?: unknown; type?: unknown; response?: { usage?: unknown } };
+    if (endpoint === 'responses') {
+      if (chunk.type === 'response.completed') return chunk.response?.usage ?? undefined;
+    } else if (chunk.usage !== null && chunk.usage !== undefined) return chunk.usage;
+  }
+  return undefined;
+}
