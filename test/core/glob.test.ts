@@ -53,7 +53,14 @@ describe.skipIf(!redisServerInstalled)('compileGlob agrees with SCAN MATCH on a 
   // Glob metacharacters, range bounds on both sides of 0x80, and multi-byte characters.
   const patternChar = fc.constantFrom('a', 'b', 'z', '*', '?', '[', ']', '^', '-', '\\', 'é', 'ÿ', '🙂', ':');
   const keyChar = fc.constantFrom('a', 'b', 'z', '*', '?', '[', ']', '^', '-', '\\', 'é', 'ÿ', '🙂', ':', 'A');
-  const pattern = fc.array(patternChar, { minLength: 1, maxLength: 8 }).map((chars) => chars.join(''));
+  // Random characters rarely form a bracket expression, so well-formed ranges and sets are mixed in as tokens.
+  const rangeBound = fc.constantFrom('a', 'b', 'z', 'A', '-', ']', '^', '\\', 'é', 'ÿ', '🙂');
+  const bracket = fc
+    .tuple(fc.boolean(), fc.array(fc.oneof(rangeBound, fc.tuple(rangeBound, rangeBound).map(([lo, hi]) => `${lo}-${hi}`)), { minLength: 1, maxLength: 3 }))
+    .map(([negate, items]) => `[${negate ? '^' : ''}${items.join('')}]`);
+  const pattern = fc
+    .array(fc.oneof({ weight: 3, arbitrary: patternChar }, { weight: 1, arbitrary: bracket }), { minLength: 1, maxLength: 6 })
+    .map((parts) => parts.join(''));
   const keys = fc.uniqueArray(
     fc.array(keyChar, { minLength: 1, maxLength: 6 }).map((chars) => chars.join('')),
     { minLength: 1, maxLength: 40 },
