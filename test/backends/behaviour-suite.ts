@@ -40,9 +40,13 @@ export async function expectCacheError(run: () => unknown, errorType: CacheError
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** A TTL short enough to wait out, and a wait long enough for it on a loaded machine. */
-const SHORT_TTL = 0.05;
-const PAST_SHORT_TTL_MS = 200;
+/**
+ * A TTL short enough to wait out, long enough that the checks made right after
+ * writing (entry present, size) still run inside it on a loaded shared server,
+ * and a wait comfortably past it.
+ */
+const SHORT_TTL = 0.25;
+const PAST_SHORT_TTL_MS = 600;
 
 class Point {
   x = 1;
