@@ -88,7 +88,8 @@ export async function startOpenAIWireServer(options: WireServerOptions = {}): Pr
         return;
       }
       if (i > 0 && chunkDelayMs > 0) await sleep(chunkDelayMs);
-      res.write(`${e.event ? `event: ${e.event}\n` : ''}data: ${JSON.stringify(e.data)}\n\n`);
+      // Waiting for each write to flush makes a cut happen after the events before it left.
+      await new Promise<void>((resolve) => res.write(`${e.event ? `event: ${e.event}\n` : ''}data: ${JSON.stringify(e.data)}\n\n`, () => resolve()));
       if (thisHold) {
         thisHold.sent++;
         if (i === 0) await thisHold.gate;
