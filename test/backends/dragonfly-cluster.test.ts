@@ -3,7 +3,7 @@ import type { Cluster } from 'ioredis';
 import { createDragonflyCache } from '../../src/backends/dragonfly.js';
 import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-cluster.js';
 import { uniquePrefix } from '../helpers/redis.js';
-import { redisServerInstalled } from '../helpers/scratch-redis.js';
+import { redisServerInstalled } from '../helpers/redis-server.js';
 import { registerCacheBehaviourSuite } from './behaviour-suite.js';
 
 // The whole contract on a real three-master Redis Cluster: batches, scripts and

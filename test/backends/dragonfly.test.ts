@@ -5,7 +5,7 @@ import { createDragonflyCache, type DragonflyCacheOptions } from '../../src/back
 import { DragonflyConnectionError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
 import { REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
-import { redisServerInstalled, startScratchRedis, type ScratchRedis } from '../helpers/scratch-redis.js';
+import { freePort, RedisServer, redisServerInstalled } from '../helpers/redis-server.js';
 import { expectCacheError, registerCacheBehaviourSuite } from './behaviour-suite.js';
 
 describe.skipIf(!redisAvailable)('dragonfly backend on the Redis at REDIS_URL', () => {
@@ -22,17 +22,6 @@ async function scanAll(client: Redis, match: string): Promise<string[]> {
     found.push(...keys);
   } while (cursor !== '0');
   return [...new Set(found)].sort();
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 describe.skipIf(!redisAvailable)('dragonfly backend specifics', () => {
@@ -198,19 +187,19 @@ describe.skipIf(!redisAvailable)('dragonfly backend specifics', () => {
 });
 
 describe.skipIf(!redisServerInstalled)('dragonfly backend batches, counted on a private redis-server', () => {
-  let server: ScratchRedis;
+  let server: RedisServer;
   let admin: Redis;
   let cache: Cache;
 
   beforeAll(async () => {
-    server = await startScratchRedis();
+    server = await RedisServer.start();
     admin = new Redis(server.url);
     cache = await createDragonflyCache({ url: server.url, keyPrefix: 'batch' });
   });
   afterAll(async () => {
     await cache?.close();
     admin?.disconnect();
-    server?.kill();
+    await server?.stop();
   });
   afterEach(async () => {
     await cache.clear();

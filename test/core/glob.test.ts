@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileGlob } from '../../src/core/glob.js';
-import { redisServerInstalled, startScratchRedis, type ScratchRedis } from '../helpers/scratch-redis.js';
+import { RedisServer, redisServerInstalled } from '../helpers/redis-server.js';
 
 describe('compileGlob (Redis stringmatchlen, byte for byte)', () => {
   const cases: [string, string, boolean][] = [
@@ -39,15 +39,15 @@ describe('compileGlob (Redis stringmatchlen, byte for byte)', () => {
 });
 
 describe.skipIf(!redisServerInstalled)('compileGlob agrees with SCAN MATCH on a real Redis', () => {
-  let server: ScratchRedis;
+  let server: RedisServer;
   let client: Redis;
   beforeAll(async () => {
-    server = await startScratchRedis();
+    server = await RedisServer.start();
     client = new Redis(server.url);
   });
-  afterAll(() => {
+  afterAll(async () => {
     client?.disconnect();
-    server?.kill();
+    await server?.stop();
   });
 
   // Glob metacharacters, range bounds on both sides of 0x80, and multi-byte characters.

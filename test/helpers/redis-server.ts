@@ -12,7 +12,8 @@ export interface RedisServerOptions {
   maxmemoryPolicy?: string;
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port nothing listens on right now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -9,7 +9,7 @@ import { withCache } from '../../src/llm/with-cache.js';
 import { cacheStats } from '../../src/llm/wrapper-stats.js';
 import { createFailingCache } from '../helpers/failing-cache.js';
 import { describeEachBackend } from '../helpers/llm-backends.js';
-import { redisServerInstalled, startScratchRedis } from '../helpers/scratch-redis.js';
+import { RedisServer, redisServerInstalled } from '../helpers/redis-server.js';
 
 /** The guide's gateway: `gateway.generate("What is AI?")`, with a private field so `this` must be the real object. */
 class Gateway {
@@ -271,7 +271,7 @@ describe('withCache without a working cache', () => {
   });
 
   it.skipIf(!redisServerInstalled)('keeps answering when the Dragonfly server is killed mid-run', async () => {
-    const server = await startScratchRedis();
+    const server = await RedisServer.start();
     const c = await createDragonflyCache({ url: server.url, keyPrefix: 'outage', commandTimeout: 200 });
     try {
       const gw = new Gateway();
@@ -279,12 +279,12 @@ describe('withCache without a working cache', () => {
       await cached.generate('q');
       await cached.generate('q');
       expect(gw.calls).toBe(1);
-      server.kill();
+      await server.kill();
       await sleep(50);
       expect((await cached.generate('q')).text).toContain('call 2');
       expect(cacheStats(cached).errors).toBeGreaterThanOrEqual(1);
     } finally {
-      server.kill();
+      await server.stop();
       await c.close();
     }
   });
