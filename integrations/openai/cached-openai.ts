@@ -11,7 +11,7 @@ import { SingleFlight } from '../../src/llm/single-flight.js';
 import { registerStats } from '../../src/llm/wrapper-stats.js';
 import { cachedEmbeddings } from './embeddings.js';
 import { keyParams, optionsChangeRequest, providerIdentity, type OpenAIEndpoint } from './request-params.js';
-import { sdkPromise, type Answer } from './sdk-promise.js';
+import { fromCache, sdkPromise, type Answer } from './sdk-promise.js';
 import { recordStream, replayStream, type RecordedStream } from './stream-replay.js';
 
 export interface CachedOpenAIOptions {
@@ -159,7 +159,7 @@ async function jsonAnswer(site: CallSite<unknown>, key: string, send: () => APIP
     return upstream(send);
   }
   const hit = await readCached(site, plan, key);
-  if (hit) return { value: hit.value };
+  if (hit) return fromCache(hit.value);
   const work = async () => {
     const started = performance.now();
     const answer = await upstream(send);
@@ -182,7 +182,7 @@ async function streamAnswer(
     return upstream(send as () => APIPromise<Stream<unknown>>);
   }
   const hit = await readCached<RecordedStream>(site, plan, key);
-  if (hit && Array.isArray(hit.value.chunks)) return { value: replayStream(hit.value, client) };
+  if (hit && Array.isArray(hit.value.chunks)) return fromCache(replayStream(hit.value, client));
   const started = performance.now();
   const answer = await upstream(send as () => APIPromise<Stream<unknown>>);
   // Stored when the stream has been read to its end, so the duration is the whole generation's.

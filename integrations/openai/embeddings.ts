@@ -2,7 +2,7 @@ import type { CreateEmbeddingResponse, Embedding, EmbeddingCreateParams } from '
 import { failOpen, planCall, type CallPlan, type CallSite } from '../../src/llm/cached-call.js';
 import { requestKey } from '../../src/llm/request-key.js';
 import { keyParams } from './request-params.js';
-import type { Answer } from './sdk-promise.js';
+import { fromCache, type Answer } from './sdk-promise.js';
 
 /**
  * One stored input item. The vector is kept once, as binary: float32 when
@@ -86,7 +86,7 @@ export async function cachedEmbeddings(call: EmbeddingsCall): Promise<Answer<Cre
       model: entries[0]!.model,
       usage: { prompt_tokens: 0, total_tokens: 0 },
     };
-    return { value };
+    return fromCache(value);
   }
   if (!plan.control?.bypass && !plan.control?.refresh) site.stats.misses++;
   for (const key of found.keys()) site.stats.tokensSaved += found.get(key)!.tokens;

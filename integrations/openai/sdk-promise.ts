@@ -9,25 +9,23 @@ export interface Answer<T> {
 
 type ResponseProps = ConstructorParameters<typeof APIPromise>[1] extends Promise<infer P> ? P : never;
 
+/** The answer of a hit: `asResponse()` gets an empty 200 marked `x-cachekit-cache: hit`, built on first use. */
+export function fromCache<T>(value: T): Answer<T> {
+  let response: Response | undefined;
+  return {
+    value,
+    get response(): Response {
+      return (response ??= new Response(null, { status: 200, headers: { 'x-cachekit-cache': 'hit' } }));
+    },
+  };
+}
+
 /**
  * Wraps a cached call in the SDK's own `APIPromise`, so callers keep
  * `.withResponse()`, `.asResponse()` and `._thenUnwrap()` (which the SDK's
- * helpers call). A hit has no upstream response; `asResponse()` then answers
- * an empty 200 built on first use, marked `x-cachekit-cache: hit`.
+ * helpers call). The answer stands in for the SDK's response props: only
+ * `response` is read from it, by `asResponse()`.
  */
 export function sdkPromise<T>(client: OpenAI, answer: Promise<Answer<T>>): APIPromise<T> {
-  const props = answer.then((a) => {
-    let response = a.response;
-    return {
-      value: a.value,
-      get response(): Response {
-        return (response ??= new Response(null, { status: 200, headers: { 'x-cachekit-cache': 'hit' } }));
-      },
-    };
-  });
-  return new APIPromise<T>(
-    client,
-    props as unknown as Promise<ResponseProps>,
-    (_client, held) => (held as unknown as { value: T }).value as never,
-  );
+  return new APIPromise<T>(client, answer as unknown as Promise<ResponseProps>, (_client, held) => (held as unknown as Answer<T>).value as never);
 }
