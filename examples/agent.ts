@@ -2,7 +2,8 @@
 // `agent.execute_task(task)`), plus a tool method cached with @Cached. Offline:
 // the agent and its tool sleep like real ones. Set REDIS_URL to cache on
 // Dragonfly/Redis, where identical tasks run once across every process.
-import { type Cache, Cached, cacheStats, createDragonflyCache, createMemoryCache, memoizeTask, taskMetadata } from '../src/index.js';
+import { type Cache, Cached, cacheStats, memoizeTask, taskMetadata } from '../src/index.js';
+import { openCache, timed } from './support/demo.js';
 
 interface Task {
   id: string;
@@ -31,22 +32,8 @@ class Agent {
   }
 }
 
-async function openCache(): Promise<Cache> {
-  const url = process.env.REDIS_URL;
-  const cache = url ? await createDragonflyCache({ url, keyPrefix: 'example-agent' }) : createMemoryCache();
-  await cache.clear();
-  return cache;
-}
-
-async function timed<T>(label: string, call: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  const result = await call();
-  console.log(`${label.padEnd(50)} ${(performance.now() - started).toFixed(1).padStart(8)} ms`);
-  return result;
-}
-
 async function main(): Promise<void> {
-  const cache = await openCache();
+  const cache = await openCache('example-agent');
   const agent = new Agent('agent_001', cache);
   // Keyed by task id; bump `version` when executeTask changes and old results are never returned.
   const executeTask = memoizeTask((task: Task) => agent.executeTask(task), {

@@ -2,7 +2,8 @@
 // Offline by default: a fake gateway that sleeps like an LLM. Set OPENAI_BASE_URL
 // and OPENAI_API_KEY (and optionally OPENAI_MODEL) to call a real
 // OpenAI-compatible endpoint instead; set REDIS_URL to cache on Dragonfly/Redis.
-import { type Cache, cacheStats, createDragonflyCache, createMemoryCache, withCache, withCacheControl } from '../src/index.js';
+import { cacheStats, withCache, withCacheControl } from '../src/index.js';
+import { openCache, timed } from './support/demo.js';
 
 interface Generation {
   text: string;
@@ -40,23 +41,8 @@ class HttpGateway {
   }
 }
 
-async function openCache(): Promise<Cache> {
-  const url = process.env.REDIS_URL;
-  const cache = url ? await createDragonflyCache({ url, keyPrefix: 'example-gateway' }) : createMemoryCache();
-  // Start empty, so the first call below is a miss on every run.
-  await cache.clear();
-  return cache;
-}
-
-async function timed<T>(label: string, call: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  const result = await call();
-  console.log(`${label.padEnd(44)} ${(performance.now() - started).toFixed(1).padStart(8)} ms`);
-  return result;
-}
-
 async function main(): Promise<void> {
-  const cache = await openCache();
+  const cache = await openCache('example-gateway');
   const { OPENAI_BASE_URL, OPENAI_API_KEY } = process.env;
   const model = process.env.OPENAI_MODEL ?? 'gpt-4o-mini';
   const upstream = OPENAI_BASE_URL && OPENAI_API_KEY ? new HttpGateway(model, OPENAI_BASE_URL, OPENAI_API_KEY) : new FakeGateway(model);

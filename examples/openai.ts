@@ -6,23 +6,8 @@
 // to cache on Dragonfly/Redis.
 import OpenAI from 'openai';
 import { cachedOpenAI, cacheStats } from '../integrations/openai/index.js';
-import { type Cache, createDragonflyCache, createMemoryCache } from '../src/index.js';
+import { openCache, timed } from './support/demo.js';
 import { startOpenAIWireServer, type WireServer } from './support/openai-wire-server.js';
-
-async function openCache(): Promise<Cache> {
-  const url = process.env.REDIS_URL;
-  const cache = url ? await createDragonflyCache({ url, keyPrefix: 'example-openai' }) : createMemoryCache();
-  // Start empty, so the first call below is a miss on every run.
-  await cache.clear();
-  return cache;
-}
-
-async function timed<T>(label: string, call: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  const result = await call();
-  console.log(`${label.padEnd(52)} ${(performance.now() - started).toFixed(1).padStart(8)} ms`);
-  return result;
-}
 
 async function main(): Promise<void> {
   const { OPENAI_BASE_URL, OPENAI_API_KEY } = process.env;
@@ -32,7 +17,7 @@ async function main(): Promise<void> {
   const client = new OpenAI({ baseURL: real ? OPENAI_BASE_URL : server!.url, apiKey: real ? OPENAI_API_KEY : 'offline' });
   const model = process.env.OPENAI_MODEL ?? 'gpt-4o-mini';
   const embeddingModel = process.env.OPENAI_EMBEDDING_MODEL ?? 'text-embedding-3-small';
-  const cache = await openCache();
+  const cache = await openCache('example-openai');
   console.log(`cache: ${cache.kind}; upstream: ${real ? OPENAI_BASE_URL : `local wire-format server at ${server!.url}`}\n`);
 
   try {

@@ -1,7 +1,8 @@
 // cachedRag around a RAG pipeline (the guide's `rag.query("What is AI?")` twice,
 // the second from cache). Offline: a fake retriever + generator that sleeps like
 // the real thing. Set REDIS_URL to cache on Dragonfly/Redis.
-import { type Cache, cacheStats, cachedRag, createDragonflyCache, createMemoryCache, withCacheControl } from '../src/index.js';
+import { cacheStats, cachedRag, withCacheControl } from '../src/index.js';
+import { openCache, timed } from './support/demo.js';
 
 interface QueryOptions {
   topK?: number;
@@ -29,22 +30,8 @@ class FakeRag {
   }
 }
 
-async function openCache(): Promise<Cache> {
-  const url = process.env.REDIS_URL;
-  const cache = url ? await createDragonflyCache({ url, keyPrefix: 'example-rag' }) : createMemoryCache();
-  await cache.clear();
-  return cache;
-}
-
-async function timed<T>(label: string, call: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  const result = await call();
-  console.log(`${label.padEnd(52)} ${(performance.now() - started).toFixed(1).padStart(8)} ms`);
-  return result;
-}
-
 async function main(): Promise<void> {
-  const cache = await openCache();
+  const cache = await openCache('example-rag');
   const rag = new FakeRag();
   // The corpus version is read at each query: adding a document makes old answers unreachable.
   const cached = cachedRag(rag, { cache, ttl: 3600, corpusVersion: () => `corpus-${rag.version}` });
