@@ -33,7 +33,8 @@ async function longest(admin) {
   }
   durations.sort((a, b) => a - b);
   // Commands under the threshold are not logged: the count tells how many were.
-  return { ...worst, logged: durations.length, p99: durations[Math.floor(durations.length * 0.99)] ?? 0 };
+  const over10ms = durations.filter((us) => us > 10_000).length;
+  return { ...worst, logged: durations.length, over10ms, p99: durations[Math.floor(durations.length * 0.99)] ?? 0 };
 }
 
 export default {
@@ -98,7 +99,7 @@ export default {
             display: r.seconds.toFixed(2),
             ratio: r.seconds / ours.seconds,
             extra: r.worst.us
-              ? `${(r.worst.us / 1000).toFixed(2)} ms, ${r.worst.command}; ${r.worst.logged} commands over ${SLOWLOG_THRESHOLD_US} µs, their p99 ${(r.worst.p99 / 1000).toFixed(2)} ms`
+              ? `${(r.worst.us / 1000).toFixed(2)} ms, ${r.worst.command}; ${r.worst.logged} commands over ${SLOWLOG_THRESHOLD_US} µs, their p99 ${(r.worst.p99 / 1000).toFixed(2)} ms; ${r.worst.over10ms} over 10 ms`
               : `< ${SLOWLOG_THRESHOLD_US / 1000} ms`,
           })),
         },
