@@ -42,8 +42,42 @@ export function encode(value: unknown): string {
 }
 
 export function decode(text: string): unknown {
-  if (text.charCodeAt(0) === 0x7e) return fromTagged(JSON.parse(text.slice(1)));
+  const tagged = text.charCodeAt(0) === 0x7e;
+  // Text read from a server may be data cachekit never wrote: JSON.parse accepts a 100 000-deep
+  // array that then overflows the stack of whoever walks it. Nothing encode accepts nests deeper
+  // than MAX_DEPTH, and a text of at most 2 * MAX_DEPTH characters cannot, so short texts skip the scan.
+  if (text.length > 2 * MAX_DEPTH && nestsDeeper(text, tagged ? MAX_TAGGED_JSON_DEPTH : MAX_DEPTH)) {
+    throw unsupported(`stored data nested deeper than ${MAX_DEPTH} levels`);
+  }
+  if (tagged) return fromTagged(JSON.parse(text.slice(1)));
   return JSON.parse(text);
+}
+
+// The tagged form wraps each Map, Set or escaped object in up to three JSON containers (`{"v":[[k,v]]}`).
+const MAX_TAGGED_JSON_DEPTH = 4 * MAX_DEPTH;
+
+/** Whether JSON `text` nests more than `max` arrays/objects; string contents are skipped with indexOf. */
+function nestsDeeper(text: string, max: number): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let end = text.indexOf('"', i + 1);
+      for (;;) {
+        if (end === -1) return false; // malformed: JSON.parse reports it
+        let backslashes = 0;
+        while (text.charCodeAt(end - 1 - backslashes) === 0x5c) backslashes++;
+        if (backslashes % 2 === 0) break;
+        end = text.indexOf('"', end + 1);
+      }
+      i = end;
+    } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) {
+      depth--;
+    }
+  }
+  return false;
 }
 
 function unsupported(what: string): CacheError {
@@ -69,7 +103,8 @@ function isPlainJson(value: unknown, depth: number, ancestors: object[]): boolea
   }
   if (value === null) return true;
   const obj = value as object;
-  if (depth > MAX_DEPTH) throw unsupported(`a value nested deeper than ${MAX_DEPTH} levels`);
+  // depth counts from 0 at the top container, so depth MAX_DEPTH is nesting level MAX_DEPTH + 1.
+  if (depth >= MAX_DEPTH) throw unsupported(`a value nested deeper than ${MAX_DEPTH} levels`);
   if (ancestors.includes(obj)) throw unsupported('a circular structure');
   if (Array.isArray(obj)) {
     ancestors.push(obj);
@@ -185,8 +220,10 @@ function fromTagged(value: unknown): unknown {
     case 'B':
       return Buffer.from(v as string, 'base64');
     case 't': {
-      const Ctor = typedArrays[(value as Tagged).k as string];
-      if (!Ctor) throw new Error(`unknown typed array ${(value as Tagged).k}`);
+      const k = (value as Tagged).k as string;
+      // Own names only: `constructor` or `__proto__` from foreign data must not reach Object.
+      const Ctor = Object.hasOwn(typedArrays, k) ? typedArrays[k] : undefined;
+      if (!Ctor) throw new Error(`unknown typed array ${k}`);
       const bytes = Buffer.from(v as string, 'base64');
       const copy = new ArrayBuffer(bytes.byteLength);
       new Uint8Array(copy).set(bytes);
