@@ -1,0 +1,172 @@
+import { OpenAI } from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cacheStats, cachedOpenAI } from '../../integrations/openai/index.js';
+import { createDragonflyCache } from '../../src/backends/dragonfly.js';
+import { RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+import { startOpenAIWireServer, type WireServer } from '../helpers/openai-server.js';
+
+/**
+ * The sibling of fail-open.test.ts for `cachedOpenAI`: the real `openai` SDK
+ * against the local wire-format server, a Dragonfly cache on a private
+ * redis-server that the test kills, pauses and disconnects, and callers that
+ * count every exception that reaches them.
+ */
+
+const COMMAND_TIMEOUT = 300;
+const QUESTIONS = Array.from({ length: 12 }, (_, i) => `question ${i}`);
+const CHAT_MODEL = 'gpt-4o-mini';
+const EMBEDDING_MODEL = 'text-embedding-3-small';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const report: string[] = [];
+
+let server: WireServer;
+/** What upstream answers to each question, read once through the plain SDK before any fault. */
+const truth = { chat: new Map<string, string>(), stream: new Map<string, string>(), embedding: new Map<string, number[]>() };
+
+const sdk = () => new OpenAI({ baseURL: server.url, apiKey: 'test', maxRetries: 0 });
+const chatParams = (q: string) => ({ model: CHAT_MODEL, messages: [{ role: 'user' as const, content: q }] });
+
+async function streamText(stream: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+  return text;
+}
+
+stopRedisServersAfterAll();
+beforeAll(async () => {
+  server = await startOpenAIWireServer();
+  const plain = sdk();
+  for (const q of QUESTIONS) {
+    truth.chat.set(q, (await plain.chat.completions.create(chatParams(q))).choices[0]?.message.content ?? '');
+    truth.stream.set(q, await streamText(await plain.chat.completions.create({ ...chatParams(q), stream: true })));
+    truth.embedding.set(q, (await plain.embeddings.create({ model: EMBEDDING_MODEL, input: q })).data[0]!.embedding);
+  }
+});
+afterAll(async () => {
+  await server?.close();
+  if (report.length > 0) console.log(`[reliability] cachedOpenAI fails open (chat, stream, embeddings on a hurt redis-server)\n${report.join('\n')}`);
+});
+
+type Call = (question: string, other: string) => Promise<boolean>;
+
+function calls(cached: OpenAI): Record<string, Call> {
+  return {
+    chat: async (q) => (await cached.chat.completions.create(chatParams(q))).choices[0]?.message.content === truth.chat.get(q),
+    stream: async (q) => (await streamText(await cached.chat.completions.create({ ...chatParams(q), stream: true }))) === truth.stream.get(q),
+    // Two items, so partial hits (one cached, one not) happen too.
+    embeddings: async (q, other) => {
+      const { data } = await cached.embeddings.create({ model: EMBEDDING_MODEL, input: [q, other] });
+      return JSON.stringify(data.map((d) => d.embedding)) === JSON.stringify([truth.embedding.get(q), truth.embedding.get(other)]);
+    },
+  };
+}
+
+interface Tally {
+  calls: number;
+  escaped: number;
+  wrong: number;
+  maxMs: number;
+  slowest: Record<string, number>;
+  firstEscape?: unknown;
+}
+
+function callers(all: Record<string, Call>, perEndpoint = 3) {
+  const tally: Tally = { calls: 0, escaped: 0, wrong: 0, maxMs: 0, slowest: {} };
+  let running = true;
+  const pick = () => QUESTIONS[Math.floor(Math.random() * QUESTIONS.length)] as string;
+  const loops = Object.entries(all).flatMap(([name, call]) =>
+    Array.from({ length: perEndpoint }, async () => {
+      while (running) {
+        const start = performance.now();
+        tally.calls++;
+        try {
+          if (!(await call(pick(), pick()))) tally.wrong++;
+        } catch (error) {
+          tally.escaped++;
+          tally.firstEscape ??= error;
+        }
+        const ms = performance.now() - start;
+        tally.maxMs = Math.max(tally.maxMs, ms);
+        tally.slowest[name] = Math.max(tally.slowest[name] ?? 0, Math.round(ms));
+        await sleep(1);
+      }
+    }),
+  );
+  return {
+    tally,
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+async function faultUnderCalls(name: string, fault: (redis: RedisServer) => Promise<void>, options: { maxmemory?: number } = {}) {
+  const redis = await RedisServer.start(options);
+  const cache = await createDragonflyCache({ url: redis.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'failopen-openai' });
+  try {
+    const cached = cachedOpenAI(sdk(), { cache, ttl: 60 });
+    const load = callers(calls(cached));
+    await sleep(300);
+    await fault(redis);
+    await sleep(300);
+    await load.stop();
+    const { tally } = load;
+    const { hits, errors } = cacheStats(cached);
+    report.push(
+      `  ${name}: faults ${redis.faults}, calls ${tally.calls} (cache hits ${hits}, cache errors absorbed ${errors}), exceptions escaped ${tally.escaped}, wrong answers ${tally.wrong}, slowest call ${tally.maxMs.toFixed(0)} ms ${JSON.stringify(tally.slowest)}`,
+    );
+    // The cache took part: answers were served from it while it was up.
+    expect(hits).toBeGreaterThan(0);
+    expect(tally.firstEscape).toBeUndefined();
+    expect(tally.escaped).toBe(0);
+    expect(tally.wrong).toBe(0);
+    for (const endpoint of ['chat', 'stream', 'embeddings']) expect(tally.slowest[endpoint], endpoint).toBeDefined();
+  } finally {
+    await cache.close();
+    await redis.stop();
+  }
+}
+
+describe.skipIf(!redisServerInstalled)('cachedOpenAI on a Dragonfly cache keeps answering from upstream during faults', () => {
+  it('SIGKILL and restart: no exception reaches a caller of chat, stream or embeddings, every answer is upstream’s', async () => {
+    await faultUnderCalls('SIGKILL 1.5 s + restart', async (redis) => {
+      await redis.kill();
+      await sleep(1500);
+      await redis.restart();
+    });
+  });
+
+  it('SIGSTOP and SIGCONT: no exception reaches a caller of chat, stream or embeddings, every answer is upstream’s', async () => {
+    await faultUnderCalls('SIGSTOP 2 s + SIGCONT', async (redis) => {
+      redis.pause();
+      await sleep(2000);
+      redis.resume();
+    });
+  });
+
+  it('CLIENT KILL: no exception reaches a caller of chat, stream or embeddings, every answer is upstream’s', async () => {
+    await faultUnderCalls('CLIENT KILL x3', async (redis) => {
+      for (let i = 0; i < 3; i++) {
+        await redis.killClients();
+        await sleep(200);
+      }
+    });
+  });
+
+  it('a server full under noeviction: no exception reaches a caller of chat, stream or embeddings, every answer is upstream’s', async () => {
+    await faultUnderCalls(
+      'maxmemory 4 MB full (noeviction)',
+      async (redis) => {
+        redis.faults++;
+        const filler = await createDragonflyCache({ url: redis.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'filler' });
+        const big = 'f'.repeat(8192);
+        let i = 0;
+        while (await filler.set(`f${i++}`, big));
+        await sleep(800);
+        await filler.close();
+      },
+      { maxmemory: 4 * 1024 * 1024 },
+    );
+  });
+});
