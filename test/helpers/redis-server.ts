@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createConnection, createServer } from 'node:net';
 import { afterAll } from 'vitest';
+import { createDragonflyCache } from '../../src/backends/dragonfly.js';
 
 /** Whether a `redis-server` binary is on PATH, for tests that start and hurt their own. */
 export const redisServerInstalled: boolean = spawnSync('redis-server', ['--version']).status === 0;
@@ -185,3 +186,33 @@ export function stopRedisServersAfterAll(): void {
     await Promise.all([...live].map((server) => server.stop()));
   });
 }
+
+/** The outages the fail-open tests put every wrapper through, one script each. */
+export const outages = {
+  async killAndRestart(server: RedisServer, downMs: number): Promise<void> {
+    await server.kill();
+    await sleep(downMs);
+    await server.restart();
+  },
+  async pauseFor(server: RedisServer, ms: number): Promise<void> {
+    server.pause();
+    await sleep(ms);
+    server.resume();
+  },
+  async killClientsThrice(server: RedisServer): Promise<void> {
+    for (let i = 0; i < 3; i++) {
+      await server.killClients();
+      await sleep(200);
+    }
+  },
+  /** Fills a server started with `maxmemory` from outside the code under test, until it refuses writes. */
+  async fill(server: RedisServer, commandTimeout: number): Promise<void> {
+    server.faults++;
+    const filler = await createDragonflyCache({ url: server.url, commandTimeout, keyPrefix: 'filler' });
+    const big = 'f'.repeat(8192);
+    let i = 0;
+    while (await filler.set(`f${i++}`, big));
+    await sleep(800);
+    await filler.close();
+  },
+};

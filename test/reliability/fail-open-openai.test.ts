@@ -2,7 +2,7 @@ import { OpenAI } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cacheStats, cachedOpenAI } from '../../integrations/openai/index.js';
 import { createDragonflyCache } from '../../src/backends/dragonfly.js';
-import { RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+import { outages, RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
 import { startOpenAIWireServer, type WireServer } from '../helpers/openai-server.js';
 
 /**
@@ -130,42 +130,21 @@ async function faultUnderCalls(name: string, fault: (redis: RedisServer) => Prom
 
 describe.skipIf(!redisServerInstalled)('cachedOpenAI on a Dragonfly cache keeps answering from upstream during faults', () => {
   it('SIGKILL and restart: no exception reaches a caller of chat, stream or embeddings, every answer is upstream’s', async () => {
-    await faultUnderCalls('SIGKILL 1.5 s + restart', async (redis) => {
-      await redis.kill();
-      await sleep(1500);
-      await redis.restart();
-    });
+    await faultUnderCalls('SIGKILL 1.5 s + restart', (redis) => outages.killAndRestart(redis, 1500));
   });
 
   it('SIGSTOP and SIGCONT: no exception reaches a caller of chat, stream or embeddings, every answer is upstream’s', async () => {
-    await faultUnderCalls('SIGSTOP 2 s + SIGCONT', async (redis) => {
-      redis.pause();
-      await sleep(2000);
-      redis.resume();
-    });
+    await faultUnderCalls('SIGSTOP 2 s + SIGCONT', (redis) => outages.pauseFor(redis, 2000));
   });
 
   it('CLIENT KILL: no exception reaches a caller of chat, stream or embeddings, every answer is upstream’s', async () => {
-    await faultUnderCalls('CLIENT KILL x3', async (redis) => {
-      for (let i = 0; i < 3; i++) {
-        await redis.killClients();
-        await sleep(200);
-      }
-    });
+    await faultUnderCalls('CLIENT KILL x3', (redis) => outages.killClientsThrice(redis));
   });
 
   it('a server full under noeviction: no exception reaches a caller of chat, stream or embeddings, every answer is upstream’s', async () => {
     await faultUnderCalls(
       'maxmemory 4 MB full (noeviction)',
-      async (redis) => {
-        redis.faults++;
-        const filler = await createDragonflyCache({ url: redis.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'filler' });
-        const big = 'f'.repeat(8192);
-        let i = 0;
-        while (await filler.set(`f${i++}`, big));
-        await sleep(800);
-        await filler.close();
-      },
+      (redis) => outages.fill(redis, COMMAND_TIMEOUT),
       { maxmemory: 4 * 1024 * 1024 },
     );
   });

@@ -5,7 +5,7 @@ import { Cached } from '../../src/llm/cached-decorator.js';
 import { cachedRag } from '../../src/llm/cached-rag.js';
 import { memoizeTask } from '../../src/llm/memoize-task.js';
 import { withCache } from '../../src/llm/with-cache.js';
-import { RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+import { outages, RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
 
 const COMMAND_TIMEOUT = 300;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -115,43 +115,21 @@ async function faultUnderCalls(name: string, fault: (server: RedisServer) => Pro
 
 describe.skipIf(!redisServerInstalled)('LLM wrappers on a Dragonfly cache keep answering from upstream during faults', () => {
   it('SIGKILL and restart: no exception reaches a caller, every answer is upstream’s', async () => {
-    await faultUnderCalls('SIGKILL 1.5 s + restart', async (server) => {
-      await server.kill();
-      await sleep(1500);
-      await server.restart();
-    });
+    await faultUnderCalls('SIGKILL 1.5 s + restart', (server) => outages.killAndRestart(server, 1500));
   });
 
   it('SIGSTOP and SIGCONT: no exception reaches a caller, every answer is upstream’s', async () => {
-    await faultUnderCalls('SIGSTOP 2.5 s + SIGCONT', async (server) => {
-      server.pause();
-      await sleep(2500);
-      server.resume();
-    });
+    await faultUnderCalls('SIGSTOP 2.5 s + SIGCONT', (server) => outages.pauseFor(server, 2500));
   });
 
   it('CLIENT KILL: no exception reaches a caller, every answer is upstream’s', async () => {
-    await faultUnderCalls('CLIENT KILL x3', async (server) => {
-      for (let i = 0; i < 3; i++) {
-        await server.killClients();
-        await sleep(200);
-      }
-    });
+    await faultUnderCalls('CLIENT KILL x3', (server) => outages.killClientsThrice(server));
   });
 
   it('a server full under noeviction: no exception reaches a caller, every answer is upstream’s', async () => {
     await faultUnderCalls(
       'maxmemory 4 MB full (noeviction)',
-      async (server) => {
-        server.faults++;
-        // Fill it from outside the wrappers until it refuses writes.
-        const filler = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'filler' });
-        const big = 'f'.repeat(8192);
-        let i = 0;
-        while (await filler.set(`f${i++}`, big));
-        await sleep(800);
-        await filler.close();
-      },
+      (server) => outages.fill(server, COMMAND_TIMEOUT),
       { maxmemory: 4 * 1024 * 1024 },
     );
   });
