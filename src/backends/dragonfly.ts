@@ -276,24 +276,16 @@ class DragonflyCache implements Cache {
     return value as T | undefined;
   }
 
-  async set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
-    this.open();
-    checkKey(key);
-    const scope = scopeOf(options?.tenantId);
-    const ttl = ttlMs(options?.ttl, this.defaultTtl);
-    const payload = ENVELOPE + encode(value);
-    const raw = this.ns + scope + key;
-    try {
-      await this.bounded(ttl === undefined ? this.client.set(raw, payload) : this.client.set(raw, payload, 'PX', ttl));
-    } catch (error) {
-      if (isOutOfMemory(error)) return false;
-      throw this.fail(scope, error, 'set');
-    }
-    this.counters.add(scope, 'sets');
-    return true;
+  set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
+    return this.write('set', key, value, options);
   }
 
-  async add(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
+  add(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
+    return this.write('add', key, value, options);
+  }
+
+  /** One SET for both: `add` is SET ... NX, which answers null when a live entry exists. */
+  private async write(op: 'set' | 'add', key: string, value: unknown, options: SetOptions | undefined): Promise<boolean> {
     this.open();
     checkKey(key);
     const scope = scopeOf(options?.tenantId);
@@ -302,10 +294,18 @@ class DragonflyCache implements Cache {
     const raw = this.ns + scope + key;
     let reply: string | null;
     try {
-      reply = await this.bounded(ttl === undefined ? this.client.set(raw, payload, 'NX') : this.client.set(raw, payload, 'PX', ttl, 'NX'));
+      reply = await this.bounded(
+        op === 'set'
+          ? ttl === undefined
+            ? this.client.set(raw, payload)
+            : this.client.set(raw, payload, 'PX', ttl)
+          : ttl === undefined
+            ? this.client.set(raw, payload, 'NX')
+            : this.client.set(raw, payload, 'PX', ttl, 'NX'),
+      );
     } catch (error) {
       if (isOutOfMemory(error)) return false;
-      throw this.fail(scope, error, 'add');
+      throw this.fail(scope, error, op);
     }
     if (reply !== 'OK') return false;
     this.counters.add(scope, 'sets');
