@@ -2,6 +2,7 @@ import { OpenAI } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cacheStats, cachedOpenAI } from '../../integrations/openai/index.js';
 import { createDragonflyCache } from '../../src/backends/dragonfly.js';
+import { callers, type CheckedCall } from '../helpers/caller-load.js';
 import { outages, RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
 import { startOpenAIWireServer, type WireServer } from '../helpers/openai-server.js';
 
@@ -61,44 +62,10 @@ function calls(cached: OpenAI): Record<string, Call> {
   };
 }
 
-interface Tally {
-  calls: number;
-  escaped: number;
-  wrong: number;
-  maxMs: number;
-  slowest: Record<string, number>;
-  firstEscape?: unknown;
-}
+const pick = () => QUESTIONS[Math.floor(Math.random() * QUESTIONS.length)] as string;
 
-function callers(all: Record<string, Call>, perEndpoint = 3) {
-  const tally: Tally = { calls: 0, escaped: 0, wrong: 0, maxMs: 0, slowest: {} };
-  let running = true;
-  const pick = () => QUESTIONS[Math.floor(Math.random() * QUESTIONS.length)] as string;
-  const loops = Object.entries(all).flatMap(([name, call]) =>
-    Array.from({ length: perEndpoint }, async () => {
-      while (running) {
-        const start = performance.now();
-        tally.calls++;
-        try {
-          if (!(await call(pick(), pick()))) tally.wrong++;
-        } catch (error) {
-          tally.escaped++;
-          tally.firstEscape ??= error;
-        }
-        const ms = performance.now() - start;
-        tally.maxMs = Math.max(tally.maxMs, ms);
-        tally.slowest[name] = Math.max(tally.slowest[name] ?? 0, Math.round(ms));
-        await sleep(1);
-      }
-    }),
-  );
-  return {
-    tally,
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-    },
-  };
+function checked(all: Record<string, Call>): Record<string, CheckedCall> {
+  return Object.fromEntries(Object.entries(all).map(([name, call]) => [name, () => call(pick(), pick())]));
 }
 
 async function faultUnderCalls(name: string, fault: (redis: RedisServer) => Promise<void>, options: { maxmemory?: number } = {}) {
@@ -106,7 +73,7 @@ async function faultUnderCalls(name: string, fault: (redis: RedisServer) => Prom
   const cache = await createDragonflyCache({ url: redis.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'failopen-openai' });
   try {
     const cached = cachedOpenAI(sdk(), { cache, ttl: 60 });
-    const load = callers(calls(cached));
+    const load = callers(checked(calls(cached)));
     await sleep(300);
     await fault(redis);
     await sleep(300);

@@ -5,6 +5,7 @@ import { Cached } from '../../src/llm/cached-decorator.js';
 import { cachedRag } from '../../src/llm/cached-rag.js';
 import { memoizeTask } from '../../src/llm/memoize-task.js';
 import { withCache } from '../../src/llm/with-cache.js';
+import { callers, type CheckedCall } from '../helpers/caller-load.js';
 import { outages, RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
 
 const COMMAND_TIMEOUT = 300;
@@ -45,58 +46,24 @@ function wrappers(cache: Cache): Record<string, Call> {
   };
 }
 
-interface Tally {
-  calls: number;
-  escaped: number;
-  wrong: number;
-  maxMs: number;
-  slowest: Record<string, number>;
-  firstEscape?: unknown;
-}
-
-/** Concurrent callers of every wrapper, until stopped; counts what reached them. */
-function callers(calls: Record<string, Call>, perWrapper = 3) {
-  const tally: Tally = { calls: 0, escaped: 0, wrong: 0, maxMs: 0, slowest: {} };
-  let running = true;
-  const loops: Promise<void>[] = [];
-  for (const [name, call] of Object.entries(calls)) {
-    for (let c = 0; c < perWrapper; c++) {
-      loops.push(
-        (async () => {
-          while (running) {
-            const question = `q${Math.floor(Math.random() * 20)}`;
-            const start = performance.now();
-            tally.calls++;
-            try {
-              const got = await call(question);
-              if (JSON.stringify(got) !== JSON.stringify(upstreamAnswer(name, question))) tally.wrong++;
-            } catch (error) {
-              tally.escaped++;
-              tally.firstEscape ??= error;
-            }
-            const ms = performance.now() - start;
-            tally.maxMs = Math.max(tally.maxMs, ms);
-            tally.slowest[name] = Math.max(tally.slowest[name] ?? 0, Math.round(ms));
-            await sleep(1);
-          }
-        })(),
-      );
-    }
-  }
-  return {
-    tally,
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-    },
-  };
+/** Each wrapper called with random questions; right when it equals upstream's answer. */
+function checked(calls: Record<string, Call>): Record<string, CheckedCall> {
+  return Object.fromEntries(
+    Object.entries(calls).map(([name, call]) => [
+      name,
+      async () => {
+        const question = `q${Math.floor(Math.random() * 20)}`;
+        return JSON.stringify(await call(question)) === JSON.stringify(upstreamAnswer(name, question));
+      },
+    ]),
+  );
 }
 
 async function faultUnderCalls(name: string, fault: (server: RedisServer) => Promise<void>, options: { maxmemory?: number } = {}) {
   const server = await RedisServer.start(options);
   const cache = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'failopen' });
   try {
-    const load = callers(wrappers(cache));
+    const load = callers(checked(wrappers(cache)));
     await sleep(300);
     await fault(server);
     await sleep(300);
