@@ -19,9 +19,12 @@ export class CounterSet {
   readonly total = new Counters();
   private readonly byTenant = new Map<string, Counters>();
 
-  /** `scope` is the raw-key scope prefix; untenanted scopes share the total only. */
+  /**
+   * `scope` is the backend's raw-key scope prefix. Untenanted scopes (`g:` on
+   * Dragonfly, empty in memory) share the total only; a tenant's is longer.
+   */
   tenant(scope: string): Counters | undefined {
-    if (scope.charCodeAt(0) !== 0x74 /* 't' */) return undefined;
+    if (scope.length <= 2) return undefined;
     let counters = this.byTenant.get(scope);
     if (!counters) this.byTenant.set(scope, (counters = new Counters()));
     return counters;

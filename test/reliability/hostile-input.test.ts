@@ -258,7 +258,7 @@ describe('decoding text nested deeper than anything encode writes', () => {
 describe('memory: values at and over maxBytes', () => {
   const MAX = 4096;
 
-  /** The UTF-8 bytes the memory cache counts for an entry: its raw key (scope + key) plus its encoding. */
+  /** The UTF-8 bytes the memory cache counts for an entry: its key (with its tenant's framing) plus its encoding. */
   const bytesOf = (rawKey: string, value: string) => Buffer.byteLength(rawKey) + Buffer.byteLength(JSON.stringify(value));
   /** A string value whose entry is exactly `target` bytes under `rawKey`, unicode included. */
   function valueOfSize(rawKey: string, target: number): string {
@@ -271,7 +271,8 @@ describe('memory: values at and over maxBytes', () => {
     for (const tenantId of [undefined, 'a:b*']) {
       const cache = createMemoryCache({ maxBytes: MAX });
       const scope = tenantId === undefined ? {} : { tenantId };
-      const raw = tenantId === undefined ? 'g:k' : 't:a%3Ab%2A:k';
+      // A tenant's entry counts its encoded tenant id plus 6 bytes of framing.
+      const raw = tenantId === undefined ? 'k' : '123t:a%3Ab%2A:k';
       const atLimit = valueOfSize(raw, MAX);
       const over = valueOfSize(raw, MAX + 1);
       expect(bytesOf(raw, atLimit)).toBe(MAX);
