@@ -5,6 +5,7 @@ import { checkKey, checkPattern, defaultTtlMs, entriesOf, keysOf, scopeOf, ttlMs
 import { decode, encode } from '../core/serialization.js';
 import { CounterSet, toStats } from '../core/stats.js';
 import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '../core/types.js';
+import { Deadlines } from './deadlines.js';
 
 export interface DragonflyCacheOptions {
   /** Server host. Default `127.0.0.1`. Ignored when `url` or `client` is given. */
@@ -112,7 +113,8 @@ function newClient(options: DragonflyCacheOptions, connectTimeout: number, comma
     autoResendUnfulfilledCommands: false,
     enableAutoPipelining: true,
     connectTimeout,
-    commandTimeout,
+    // No ioredis commandTimeout: the cache bounds every command itself (see `Deadlines`),
+    // and a second timer per command cost throughput for nothing.
     socketTimeout: Math.max(2000, commandTimeout * 4),
     retryStrategy: (times) => Math.min(50 * times, 1000),
     reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
@@ -194,6 +196,7 @@ class DragonflyCache implements Cache {
   private readonly client: ScriptClient;
   private readonly counters = new CounterSet();
   private readonly ns: string;
+  private readonly deadlines: Deadlines;
   private closed = false;
 
   constructor(
@@ -201,9 +204,10 @@ class DragonflyCache implements Cache {
     private readonly owned: boolean,
     keyPrefix: string,
     private readonly defaultTtl: number | undefined,
-    private readonly commandTimeout: number,
+    commandTimeout: number,
     private readonly detach: () => void,
   ) {
+    this.deadlines = new Deadlines(commandTimeout);
     this.ns = `${keyPrefix}:`;
     client.defineCommand('ckSetManyPx', { lua: SET_MANY_PX });
     client.defineCommand('ckDeleteIfEquals', { numberOfKeys: 1, lua: DELETE_IF_EQUALS });
@@ -212,30 +216,6 @@ class DragonflyCache implements Cache {
 
   private open(): void {
     if (this.closed) throw new CacheError('the cache is closed', 'closed');
-  }
-
-  /**
-   * Our own deadline on one command, counted from when the operation asks for it.
-   * ioredis starts its `commandTimeout` only when the command is written, and with
-   * auto-pipelining a command first waits for the previous pipeline's replies: on a
-   * hung server that doubled the wait (measured 600 ms at commandTimeout 300). It
-   * also bounds a `client` given by the caller whatever its own options.
-   */
-  private bounded<T>(work: Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('Command timed out')), this.commandTimeout);
-      // A late rejection lands on a settled promise: observed, never unhandled.
-      work.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      );
-    });
   }
 
   /** Counts the failure and turns it into a typed error. */
@@ -264,7 +244,7 @@ class DragonflyCache implements Cache {
     const scope = options?.tenantId === undefined ? 'g:' : scopeOf(options.tenantId);
     let stored: string | null;
     try {
-      stored = await this.bounded(this.client.get(this.ns + scope + key));
+      stored = await this.deadlines.bound(this.client.get(this.ns + scope + key));
     } catch (error) {
       if (!isWrongType(error)) throw this.fail(scope, error, 'get');
       this.counters.add(scope, 'errors');
@@ -294,7 +274,7 @@ class DragonflyCache implements Cache {
     const raw = this.ns + scope + key;
     let reply: string | null;
     try {
-      reply = await this.bounded(
+      reply = await this.deadlines.bound(
         op === 'set'
           ? ttl === undefined
             ? this.client.set(raw, payload)
@@ -318,7 +298,7 @@ class DragonflyCache implements Cache {
     const scope = scopeOf(options?.tenantId);
     let removed: number;
     try {
-      removed = await this.bounded(this.client.unlink(this.ns + scope + key));
+      removed = await this.deadlines.bound(this.client.unlink(this.ns + scope + key));
     } catch (error) {
       throw this.fail(scope, error, 'delete');
     }
@@ -333,7 +313,7 @@ class DragonflyCache implements Cache {
     const payload = ENVELOPE + encode(expected);
     let removed: number;
     try {
-      removed = await this.bounded(this.client.ckDeleteIfEquals(this.ns + scope + key, payload));
+      removed = await this.deadlines.bound(this.client.ckDeleteIfEquals(this.ns + scope + key, payload));
     } catch (error) {
       throw this.fail(scope, error, 'deleteIfEquals');
     }
@@ -397,10 +377,10 @@ class DragonflyCache implements Cache {
         const flat: string[] = [];
         if (ttl === undefined) {
           for (const raw of raws) flat.push(raw, latest.get(raw) as string);
-          return this.bounded(this.client.mset(flat));
+          return this.deadlines.bound(this.client.mset(flat));
         }
         for (const raw of raws) flat.push(latest.get(raw) as string);
-        return this.bounded(this.client.ckSetManyPx(raws.length, ...raws, ttl, ...flat));
+        return this.deadlines.bound(this.client.ckSetManyPx(raws.length, ...raws, ttl, ...flat));
       }),
     );
     // Each group is one atomic command; a server filling up mid-batch accepts the first
@@ -434,9 +414,9 @@ class DragonflyCache implements Cache {
     const probe = `${this.ns}v:${process.pid}:${Math.random().toString(36).slice(2)}`;
     const payload = ENVELOPE + encode({ probe });
     try {
-      await this.bounded(this.client.set(probe, payload, 'PX', 10_000));
-      const back = await this.bounded(this.client.get(probe));
-      await this.bounded(this.client.unlink(probe));
+      await this.deadlines.bound(this.client.set(probe, payload, 'PX', 10_000));
+      const back = await this.deadlines.bound(this.client.get(probe));
+      await this.deadlines.bound(this.client.unlink(probe));
       return back === payload;
     } catch {
       return false;
@@ -490,8 +470,8 @@ class DragonflyCache implements Cache {
 
   private async mget(raws: string[]): Promise<(string | null)[]> {
     const groups = this.groups(raws);
-    if (groups.length === 1) return this.bounded(this.client.mget(groups[0] as string[]));
-    const replies = await Promise.all(groups.map((group) => this.bounded(this.client.mget(group))));
+    if (groups.length === 1) return this.deadlines.bound(this.client.mget(groups[0] as string[]));
+    const replies = await Promise.all(groups.map((group) => this.deadlines.bound(this.client.mget(group))));
     const byKey = new Map<string, string | null>();
     groups.forEach((group, g) => group.forEach((raw, i) => byKey.set(raw, (replies[g] as (string | null)[])[i] ?? null)));
     return raws.map((raw) => byKey.get(raw) ?? null);
@@ -511,10 +491,10 @@ class DragonflyCache implements Cache {
       const pending: Promise<number>[] = [];
       let cursor = '0';
       do {
-        const [next, raws] = await this.bounded(node.scan(cursor, 'MATCH', match, 'COUNT', CHUNK));
+        const [next, raws] = await this.deadlines.bound(node.scan(cursor, 'MATCH', match, 'COUNT', CHUNK));
         cursor = next;
         for (const group of this.groups(raws)) {
-          const unlinked = this.bounded(this.client.unlink(group));
+          const unlinked = this.deadlines.bound(this.client.unlink(group));
           // An UNLINK can fail while the next SCAN is awaited, or after a SCAN failed and nobody
           // awaits it any more: observed at once, it never becomes an unhandled rejection (which
           // ends a Node process with default settings). Promise.all below still sees the failure.
@@ -534,12 +514,12 @@ class DragonflyCache implements Cache {
     for (const node of this.nodes()) {
       let cursor = '0';
       do {
-        const [next, raws] = await this.bounded(node.scan(cursor, 'MATCH', match, 'COUNT', CHUNK));
+        const [next, raws] = await this.deadlines.bound(node.scan(cursor, 'MATCH', match, 'COUNT', CHUNK));
         cursor = next;
         if (raws.length === 0) continue;
         const pipeline = node.pipeline();
         for (const raw of raws) pipeline.memory('USAGE', raw);
-        for (const [error, usage] of (await this.bounded(pipeline.exec())) ?? []) {
+        for (const [error, usage] of (await this.deadlines.bound(pipeline.exec())) ?? []) {
           // A key that expired since the scan answers nil: it is not counted.
           if (!error && typeof usage === 'number') {
             size++;
@@ -555,7 +535,7 @@ class DragonflyCache implements Cache {
     let evictions = 0;
     let expirations = 0;
     for (const node of this.nodes()) {
-      const info = await this.bounded(node.info('stats'));
+      const info = await this.deadlines.bound(node.info('stats'));
       // Field sets differ between Dragonfly versions: read what is there, tolerate what is not.
       evictions += Number(/^evicted_keys:(\d+)/m.exec(info)?.[1] ?? 0);
       expirations += Number(/^expired_keys:(\d+)/m.exec(info)?.[1] ?? 0);
