@@ -152,6 +152,14 @@ export function check(name, target, actual, pass, detail = '') {
 }
 
 /**
+ * A target we propose where the issue's is out of reach for any implementation
+ * with the same contract (the matching `check` carries the floor that shows it).
+ */
+export function proposal(name, target, actual, pass, detail = '') {
+  return { ...check(name, target, actual, pass, detail), proposed: true };
+}
+
+/**
  * Repeats `chunk()` (which returns how many operations it did) until `ms` have
  * passed, so fast and slow contenders each get a block of about the same time.
  */

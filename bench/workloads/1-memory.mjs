@@ -7,7 +7,7 @@ import { createCache } from 'cache-manager';
 import { Cacheable } from 'cacheable';
 import Keyv from 'keyv';
 import { LRUCache } from 'lru-cache';
-import { check, forAbout, interleave, withRatios } from '../lib.mjs';
+import { check, forAbout, interleave, proposal, withRatios } from '../lib.mjs';
 import { smallObject, twoKb } from './values.mjs';
 
 const KEYS = Array.from({ length: 1000 }, (_, i) => `user:${i}`);
@@ -81,11 +81,13 @@ export default {
         const r3 = ratio('cachekit', 'lru-cache + JSON (sync)');
         const r4 = ratio('cachekit byReference', 'lru-cache (refs, sync)');
         const r5 = ratio('cachekit byReference', 'lru-cache (refs) + await');
+        const r0 = ratio('lru-cache (refs) + await', 'lru-cache (refs, sync)');
         checks.push(
           check(`memory get ${label}: cachekit vs bentocache`, '>= 2x', `${r1.toFixed(2)}x`, r1 >= 2),
           check(`memory get ${label}: cachekit vs keyv`, '>= 1.5x', `${r2.toFixed(2)}x`, r2 >= 1.5),
           check(`memory get ${label}: cachekit vs lru-cache + JSON floor`, '>= 0.7x', `${r3.toFixed(2)}x`, r3 >= 0.7),
-          check(`memory get ${label}: cachekit byReference vs raw lru-cache`, '>= 0.8x', `${r4.toFixed(2)}x`, r4 >= 0.8, `vs lru-cache behind one await: ${r5.toFixed(2)}x`),
+          check(`memory get ${label}: cachekit byReference vs raw lru-cache`, '>= 0.8x', `${r4.toFixed(2)}x`, r4 >= 0.8, `an await alone: ${r0.toFixed(2)}x`),
+          proposal(`memory get ${label}: cachekit byReference vs lru-cache behind one await`, '>= 0.6x', `${r5.toFixed(2)}x`, r5 >= 0.6),
         );
       }
     }
