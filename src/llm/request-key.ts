@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import objectHash from 'object-hash';
 import { CacheError } from '../core/errors.js';
 
@@ -13,6 +13,13 @@ export interface RequestKeyOptions {
   namespace?: string;
 }
 
+// One native call instead of four (createHash, two updates, digest): a short
+// chat request's key took 1.9 µs the four-call way, 1.4 µs this way. Node >= 20.12
+// has it; engines allow older 20.x, where the namespace import (not
+// `import { hash }`, which would fail to link) leaves it undefined.
+const hashOnce: ((algorithm: string, data: string, outputEncoding: 'hex') => string) | undefined =
+  typeof crypto.hash === 'function' ? crypto.hash : undefined;
+
 /**
  * A deterministic cache key for any request-like value: `v1:<sha256 hex>`, or
  * `v1:<namespace>:<sha256 hex>`. Object key order does not matter, types do
@@ -23,13 +30,14 @@ export interface RequestKeyOptions {
  * Throws a `serialization` CacheError for functions, symbols and circular values.
  */
 export function requestKey(value: unknown, options?: RequestKeyOptions): string {
-  const text = canonical(value, []);
-  const hash = createHash('sha256');
+  const text = encode(value, [], 0);
+  let digest: string;
   // UTF-8 turns every lone surrogate into U+FFFD, which would let two different
   // prompts share a key; such texts are hashed as UTF-16 under another marker.
-  if (text.isWellFormed()) hash.update('8').update(text, 'utf8');
-  else hash.update('L').update(text, 'utf16le');
-  const digest = hash.digest('hex');
+  // (isWellFormed is free on one-byte strings, which cannot hold surrogates.)
+  if (!text.isWellFormed()) digest = crypto.createHash('sha256').update('L').update(text, 'utf16le').digest('hex');
+  else if (hashOnce !== undefined) digest = hashOnce('sha256', '8' + text, 'hex');
+  else digest = crypto.createHash('sha256').update('8').update(text, 'utf8').digest('hex');
   const namespace = options?.namespace;
   return namespace === undefined ? `${REQUEST_KEY_VERSION}:${digest}` : `${REQUEST_KEY_VERSION}:${namespace}:${digest}`;
 }
@@ -42,17 +50,39 @@ export function requestKey(value: unknown, options?: RequestKeyOptions): string 
  * so two different inputs never share a text. Object keys are sorted;
  * `undefined` properties are skipped, as JSON does.
  */
-export function canonical(value: unknown, ancestors: object[]): string {
+export function canonical(value: unknown): string {
+  return encode(value, [], 0);
+}
+
+// Objects this shallow are not checked against their ancestors (about 0.7 µs
+// of a 16 KB chat request's 34 µs; it nests 10 levels). A cycle still throws:
+// it nests without end, so it is caught once the walk passes this depth.
+const CYCLE_CHECK_DEPTH = 16;
+
+// `s<length>:` for the lengths most strings have: writing the number and
+// gluing three pieces for every string took a 16 KB chat request's key from
+// 34 µs to 40 µs.
+const STRING_PREFIX: string[] = Array.from({ length: 1024 }, (_, length) => `s${length}:`);
+
+function encodeString(value: string): string {
+  const length = value.length;
+  return (length < 1024 ? (STRING_PREFIX[length] as string) : `s${length}:`) + value;
+}
+
+// `ancestors[0..depth)` holds the containers above `value`; entries past
+// `depth` are stale and never read. One array per requestKey call keeps the
+// walk re-entrant (a getter may compute another key).
+function encode(value: unknown, ancestors: object[], depth: number): string {
   switch (typeof value) {
     case 'string':
-      return `s${value.length}:${value}`;
+      return encodeString(value);
     case 'number':
       // -0 is sent upstream as 0, so it is the same request.
-      return `n${value === 0 ? 0 : value};`;
+      return 'n' + (value === 0 ? 0 : value) + ';';
     case 'boolean':
       return value ? 'T' : 'F';
     case 'bigint':
-      return `b${value};`;
+      return 'b' + value + ';';
     case 'undefined':
       return 'U';
     case 'function':
@@ -61,37 +91,70 @@ export function canonical(value: unknown, ancestors: object[]): string {
   }
   if (value === null) return 'N';
   const obj = value as object;
-  if (ancestors.includes(obj)) throw new CacheError('cannot derive a key from a circular structure', 'serialization');
-  ancestors.push(obj);
-  try {
-    if (Array.isArray(obj)) {
-      let out = '[';
-      for (let i = 0; i < obj.length; i++) out += canonical(obj[i], ancestors);
-      return out + ']';
+  if (depth >= CYCLE_CHECK_DEPTH) {
+    for (let i = 0; i < depth; i++) {
+      if (ancestors[i] === obj) throw new CacheError('cannot derive a key from a circular structure', 'serialization');
     }
-    const proto = Object.getPrototypeOf(obj);
-    if (proto === Object.prototype || proto === null) {
-      const keys = Object.keys(obj).sort();
-      let out = '{';
-      for (const key of keys) {
-        const item = (obj as Record<string, unknown>)[key];
-        if (item !== undefined) out += `s${key.length}:${key}` + canonical(item, ancestors);
-      }
-      return out + '}';
-    }
-    if (obj instanceof Date) return `D${obj.getTime()};`;
-    if (obj instanceof Map) {
-      return `M{${[...obj].map(([k, v]) => canonical(k, ancestors) + canonical(v, ancestors)).sort().join('')}}`;
-    }
-    if (obj instanceof Set) return `S{${[...obj].map((v) => canonical(v, ancestors)).sort().join('')}}`;
-    if (ArrayBuffer.isView(obj)) {
-      const bytes = Buffer.from(obj.buffer, obj.byteOffset, obj.byteLength).toString('base64');
-      return `A${canonical(obj.constructor.name, ancestors)}${canonical(bytes, ancestors)}`;
-    }
-    // Class instances (decorated methods' arguments): object-hash knows their shape.
-    const name = String(proto?.constructor?.name ?? '');
-    return `O${canonical(name, ancestors)}${canonical(objectHash(obj, { algorithm: 'sha256' }), ancestors)}`;
-  } finally {
-    ancestors.pop();
   }
+  ancestors[depth] = obj;
+  const below = depth + 1;
+  if (Array.isArray(obj)) {
+    let out = '[';
+    for (let i = 0; i < obj.length; i++) {
+      const item: unknown = obj[i];
+      out += typeof item === 'string' ? encodeString(item) : encode(item, ancestors, below);
+    }
+    return out + ']';
+  }
+  const proto = Object.getPrototypeOf(obj);
+  if (proto === Object.prototype || proto === null) {
+    const record = obj as Record<string, unknown>;
+    const keys = sortKeys(Object.keys(record));
+    let out = '{';
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      const item = record[key];
+      // Appended one at a time, so '{' and a short first key merge into one flat
+      // string (V8 copies concatenations under 13 characters): fewer pieces for
+      // the hash to flatten. String values skip a call to encode.
+      if (item !== undefined) {
+        out += encodeString(key);
+        out += typeof item === 'string' ? encodeString(item) : encode(item, ancestors, below);
+      }
+    }
+    return out + '}';
+  }
+  return encodeOther(obj, proto, ancestors, below);
+}
+
+// sort() took a 16 KB chat request's key from 34 µs to 43 µs, mostly in its
+// setup on objects of two to seven keys. Keys are distinct, and `>` compares
+// UTF-16 code units as sort()'s default order does: the same order.
+function sortKeys(keys: string[]): string[] {
+  const n = keys.length;
+  if (n > 16) return keys.sort();
+  for (let i = 1; i < n; i++) {
+    const key = keys[i] as string;
+    let j = i - 1;
+    while (j >= 0 && (keys[j] as string) > key) {
+      keys[j + 1] = keys[j] as string;
+      j--;
+    }
+    keys[j + 1] = key;
+  }
+  return keys;
+}
+
+function encodeOther(obj: object, proto: { constructor?: { name?: unknown } } | null, ancestors: object[], depth: number): string {
+  const inner = (item: unknown) => encode(item, ancestors, depth);
+  if (obj instanceof Date) return `D${obj.getTime()};`;
+  if (obj instanceof Map) return `M{${[...obj].map(([k, v]) => inner(k) + inner(v)).sort().join('')}}`;
+  if (obj instanceof Set) return `S{${[...obj].map(inner).sort().join('')}}`;
+  if (ArrayBuffer.isView(obj)) {
+    const bytes = Buffer.from(obj.buffer, obj.byteOffset, obj.byteLength).toString('base64');
+    return `A${inner(obj.constructor.name)}${inner(bytes)}`;
+  }
+  // Class instances (decorated methods' arguments): object-hash knows their shape.
+  const name = String(proto?.constructor?.name ?? '');
+  return `O${inner(name)}${inner(objectHash(obj, { algorithm: 'sha256' }))}`;
 }
