@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import fastStable from 'fast-json-stable-stringify';
 import objectHash from 'object-hash';
 import safeStable from 'safe-stable-stringify';
-import { check, forAbout, interleave, withRatios } from '../lib.mjs';
+import { check, forAbout, interleave, proposal, withRatios } from '../lib.mjs';
 
 const paragraph =
   'The retrieval step returned these passages; answer only from them and cite the passage ids. If the passages do not ' +
@@ -97,6 +97,7 @@ export default {
       checks: [
         check('request key vs object-hash', '>= 5x faster', `${a.toFixed(1)}x`, a >= 5),
         check('request key vs SHA-256 floor', 'within 3x', `${b.toFixed(2)}x the floor's time`, b <= 3, `native JSON.stringify + SHA-256: ${native.toFixed(2)}x`),
+        proposal('request key vs native JSON.stringify + SHA-256 (not canonical)', 'at most its time (<= 1x)', `${(b / native).toFixed(2)}x its time`, b <= native),
       ],
     };
   },
