@@ -3,7 +3,7 @@ import type { APIPromise } from 'openai/core/api-promise';
 import type { Stream } from 'openai/core/streaming';
 import { CacheError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
-import { planCall, readCached, storeResult, type CallSite } from '../../src/llm/cached-call.js';
+import { planCall, readCached, readThen, storeResult, type CallSite } from '../../src/llm/cached-call.js';
 import { emptyWrapperStats } from '../../src/llm/entry.js';
 import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl } from '../../src/llm/options.js';
 import { requestKey } from '../../src/llm/request-key.js';
@@ -152,21 +152,22 @@ async function upstream<T>(send: () => APIPromise<T>): Promise<Answer<T>> {
   return { value: data, response };
 }
 
-async function jsonAnswer(site: CallSite<unknown>, key: string, send: () => APIPromise<unknown>, share: boolean): Promise<Answer<unknown>> {
+function jsonAnswer(site: CallSite<unknown>, key: string, send: () => APIPromise<unknown>, share: boolean): Promise<Answer<unknown>> {
   const plan = planCall(site);
   if (plan.control?.bypass) {
     site.stats.bypasses++;
     return upstream(send);
   }
-  const hit = await readCached(site, plan, key);
-  if (hit) return fromCache(hit.value);
-  const work = async () => {
-    const started = performance.now();
-    const answer = await upstream(send);
-    await storeResult(site, plan, key, answer.value, performance.now() - started);
-    return answer;
-  };
-  return share ? site.flights.run(`${plan.tenantId ?? ''}\u0000${key}`, work) : work();
+  return readThen(site, plan, key, (hit) => {
+    if (hit) return fromCache(hit.value);
+    const work = async () => {
+      const started = performance.now();
+      const answer = await upstream(send);
+      await storeResult(site, plan, key, answer.value, performance.now() - started);
+      return answer;
+    };
+    return share ? site.flights.run(`${plan.tenantId ?? ''}\u0000${key}`, work) : work();
+  });
 }
 
 async function streamAnswer(

@@ -3,6 +3,7 @@ import { Stream } from 'openai/core/streaming';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cachedOpenAI, cacheStats, PARAMS_OUT_OF_KEY } from '../../integrations/openai/index.js';
 import { createMemoryCache } from '../../src/backends/memory.js';
+import { DragonflyConnectionError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
 import { withCacheControl } from '../../src/llm/cache-control.js';
 import { createFailingCache } from '../helpers/failing-cache.js';
@@ -107,6 +108,19 @@ describeEachBackend('cachedOpenAI', ({ cache }) => {
       const hit = await cached.chat.completions.create(chat).withResponse();
       expect(hit.data).toEqual(miss.data);
       expect(hit.response.headers.get('x-cachekit-cache')).toBe('hit');
+    });
+
+    it('gives every hit its own copy: changing an answer changes neither the entry nor the next hit', async () => {
+      const cached = cachedOpenAI(sdk(), { cache: cache() });
+      const first = await cached.chat.completions.create(chat);
+      const original = structuredClone(first);
+      first.choices[0]!.message.content = 'changed by the caller';
+      const hit = await cached.chat.completions.create(chat);
+      expect(hit).toEqual(original);
+      hit.choices.length = 0;
+      hit.usage!.total_tokens = -1;
+      expect(await cached.chat.completions.create(chat)).toEqual(original);
+      expect(server.calls('chat/completions')).toBe(1);
     });
 
     it('does not cache an upstream error', async () => {
@@ -385,6 +399,15 @@ describeEachBackend('cachedOpenAI', ({ cache }) => {
       expect(server.calls('chat/completions')).toBe(3);
     });
 
+    it('reports a bad per-call tenant to the caller instead of counting it as a cache failure', async () => {
+      const cached = cachedOpenAI(sdk(), { cache: cache() });
+      await expect(withCacheControl({ tenantId: '' }, () => cached.chat.completions.create(chat))).rejects.toMatchObject({
+        errorType: 'validation',
+      });
+      expect(server.calls('chat/completions')).toBe(0);
+      expect(cacheStats(cached).errors).toBe(0);
+    });
+
     it('bypass skips read and write, refresh replaces the entry, noStore reads but does not write', async () => {
       const cached = cachedOpenAI(sdk(), { cache: cache() });
       await withCacheControl({ bypass: true }, () => cached.chat.completions.create(chat));
@@ -428,6 +451,30 @@ describe('cachedOpenAI with a failing cache', () => {
     expect((await cached.embeddings.create({ model: 'm', input: ['a', 'b'] })).data).toHaveLength(2);
     expect((await cached.responses.create({ model: 'm', input: 'hi' })).status).toBe('completed');
     expect(cacheStats(cached).errors).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe('cachedOpenAI with a cache that throws instead of rejecting', () => {
+  it('counts the error, answers from upstream, and still stores what it could not read', async () => {
+    const memory = createMemoryCache();
+    let throwOnGet = true;
+    const cache = new Proxy(memory, {
+      get(target, prop) {
+        if (prop === 'get' && throwOnGet) {
+          return () => {
+            throw new DragonflyConnectionError('Dragonfly at 127.0.0.1:1 is unreachable');
+          };
+        }
+        const value = Reflect.get(target, prop) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const cached = cachedOpenAI(sdk(), { cache });
+    const first = await cached.chat.completions.create(chat);
+    expect(cacheStats(cached)).toMatchObject({ errors: 1, misses: 1, hits: 0 });
+    throwOnGet = false;
+    expect((await cached.chat.completions.create(chat)).id).toBe(first.id);
+    expect(server.calls('chat/completions')).toBe(1);
   });
 });
 
