@@ -15,8 +15,9 @@ interface Pending {
  * One deadline of `ms` per command, all served by a single timer. Every
  * command gets the same budget, so deadlines expire in the order the commands
  * were issued: a FIFO queue and one timer armed for its head replace a
- * `setTimeout` and a `clearTimeout` per command, which cost Redis reads about
- * a tenth of their throughput under 64 concurrent callers (bench workload 2).
+ * `setTimeout` and a `clearTimeout` per command. Those timers (ours plus
+ * ioredis's own `commandTimeout`) cost 3-6% of Redis throughput under 64
+ * concurrent callers (bench workload 2, A/B in one process; BENCHMARKS.md).
  */
 export class Deadlines {
   private queue: Pending[] = [];
