@@ -84,8 +84,7 @@ class MemoryCache implements Cache {
   async get<T>(key: string, options?: ScopeOptions): Promise<T | undefined> {
     this.open();
     checkKey(key);
-    const tenantId = options?.tenantId;
-    return this.read(tenantId === undefined ? UNTENANTED : localScope(tenantId), key) as T | undefined;
+    return this.read(localScope(options?.tenantId), key) as T | undefined;
   }
 
   private read(scope: string, key: string): unknown {

@@ -42,18 +42,6 @@ export function requestKey(value: unknown, options?: RequestKeyOptions): string 
   return namespace === undefined ? `${REQUEST_KEY_VERSION}:${digest}` : `${REQUEST_KEY_VERSION}:${namespace}:${digest}`;
 }
 
-/**
- * An unambiguous text for `value`, built for speed on large prompts: strings
- * are written length-prefixed (`s<length>:<text>`) instead of escaped, so the
- * bulk of a chat request is copied, not scanned. Every token is
- * self-delimiting (numbers end with `;`, containers with a closing bracket),
- * so two different inputs never share a text. Object keys are sorted;
- * `undefined` properties are skipped, as JSON does.
- */
-export function canonical(value: unknown): string {
-  return encode(value, [], 0);
-}
-
 // Objects this shallow are not checked against their ancestors (about 0.7 µs
 // of a 16 KB chat request's 34 µs; it nests 10 levels). A cycle still throws:
 // it nests without end, so it is caught once the walk passes this depth.
@@ -69,9 +57,18 @@ function encodeString(value: string): string {
   return (length < 1024 ? (STRING_PREFIX[length] as string) : `s${length}:`) + value;
 }
 
-// `ancestors[0..depth)` holds the containers above `value`; entries past
-// `depth` are stale and never read. One array per requestKey call keeps the
-// walk re-entrant (a getter may compute another key).
+/**
+ * An unambiguous text for `value`, built for speed on large prompts: strings
+ * are written length-prefixed (`s<length>:<text>`) instead of escaped, so the
+ * bulk of a chat request is copied, not scanned. Every token is
+ * self-delimiting (numbers end with `;`, containers with a closing bracket),
+ * so two different inputs never share a text. Object keys are sorted;
+ * `undefined` properties are skipped, as JSON does.
+ *
+ * `ancestors[0..depth)` holds the containers above `value`; entries past
+ * `depth` are stale and never read. One array per requestKey call keeps the
+ * walk re-entrant (a getter may compute another key).
+ */
 function encode(value: unknown, ancestors: object[], depth: number): string {
   switch (typeof value) {
     case 'string':
