@@ -438,7 +438,7 @@ class DragonflyCache implements Cache {
     this.detach();
     if (!this.owned) return;
     try {
-      await this.client.quit();
+      await this.deadlines.bound(this.client.quit());
     } catch {
       this.client.disconnect();
     }

@@ -161,6 +161,24 @@ describe.skipIf(!redisServerInstalled)('Dragonfly backend under faults (own redi
     }
   });
 
+  it('close() on a hung server returns within commandTimeout and leaves the cache closed', async () => {
+    const server = await RedisServer.start();
+    const cache = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'close' });
+    try {
+      expect(await cache.set('k', 1)).toBe(true);
+      server.pause();
+      const start = performance.now();
+      await cache.close();
+      const closeMs = performance.now() - start;
+      report.push(`  close() on a hung server: ${closeMs.toFixed(0)} ms`);
+      expect(closeMs).toBeLessThanOrEqual(COMMAND_TIMEOUT + MARGIN);
+      await expect(cache.get('k')).rejects.toMatchObject({ errorType: 'closed' });
+    } finally {
+      server.resume();
+      await server.stop();
+    }
+  });
+
   it('a pattern clear over many SCAN pages that hangs mid-way rejects with a timeout and leaves no unhandled rejection', async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
