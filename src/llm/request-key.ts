@@ -1,5 +1,4 @@
 import * as crypto from 'node:crypto';
-import objectHash from 'object-hash';
 import { CacheError } from '../core/errors.js';
 
 /**
@@ -27,10 +26,23 @@ const hashOnce: ((algorithm: string, data: string, outputEncoding: 'hex') => str
  * in JSON). SHA-256 because prompts are user-controlled: a weaker hash would
  * let one user craft a collision with another user's entry.
  *
- * Throws a `serialization` CacheError for functions, symbols and circular values.
+ * Keys plain data: objects (plain or null-prototype), arrays, primitives,
+ * `Date`, `Map`, `Set`, typed arrays, `Buffer`, `DataView`, `ArrayBuffer`,
+ * `URL`, `RegExp` and boxed primitives (exactly those classes, not
+ * subclasses). Throws a `serialization` CacheError for functions, symbols,
+ * circular values and any other class instance (its private state is
+ * invisible, so two different instances could share a key), and never any
+ * other error (a throwing getter becomes one too).
  */
 export function requestKey(value: unknown, options?: RequestKeyOptions): string {
-  const text = encode(value, [], 0);
+  let text: string;
+  try {
+    text = encode(value, [], 0);
+  } catch (error) {
+    // A getter or a Proxy trap may throw anything; callers rely on CacheError alone.
+    if (error instanceof CacheError) throw error;
+    throw new CacheError(`cannot derive a key: reading the value threw ${describeError(error)}`, 'serialization', { cause: error });
+  }
   let digest: string;
   // UTF-8 turns every lone surrogate into U+FFFD, which would let two different
   // prompts share a key; such texts are hashed as UTF-16 under another marker.
@@ -40,6 +52,10 @@ export function requestKey(value: unknown, options?: RequestKeyOptions): string 
   else digest = crypto.createHash('sha256').update('8').update(text, 'utf8').digest('hex');
   const namespace = options?.namespace;
   return namespace === undefined ? `${REQUEST_KEY_VERSION}:${digest}` : `${REQUEST_KEY_VERSION}:${namespace}:${digest}`;
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 // Objects this shallow are not checked against their ancestors (about 0.7 µs
@@ -142,16 +158,37 @@ function sortKeys(keys: string[]): string[] {
   return keys;
 }
 
-function encodeOther(obj: object, proto: { constructor?: { name?: unknown } } | null, ancestors: object[], depth: number): string {
+// Built-ins whose whole state is visible to the walk, matched by exact
+// prototype: a subclass may hold state of its own (a `#private` field) that
+// two instances differ by, so it is refused like any other class instance.
+const VIEW_PROTOTYPES: ReadonlySet<object> = new Set(
+  [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView, Buffer].map(
+    (ctor) => ctor.prototype as object,
+  ),
+);
+
+function encodeOther(obj: object, proto: object | null, ancestors: object[], depth: number): string {
   const inner = (item: unknown) => encode(item, ancestors, depth);
-  if (obj instanceof Date) return `D${obj.getTime()};`;
-  if (obj instanceof Map) return `M{${[...obj].map(([k, v]) => inner(k) + inner(v)).sort().join('')}}`;
-  if (obj instanceof Set) return `S{${[...obj].map(inner).sort().join('')}}`;
-  if (ArrayBuffer.isView(obj)) {
-    const bytes = Buffer.from(obj.buffer, obj.byteOffset, obj.byteLength).toString('base64');
-    return `A${inner(obj.constructor.name)}${inner(bytes)}`;
+  if (proto === Date.prototype) return `D${(obj as Date).getTime()};`;
+  if (proto === Map.prototype) return `M{${[...(obj as Map<unknown, unknown>)].map(([k, v]) => inner(k) + inner(v)).sort().join('')}}`;
+  if (proto === Set.prototype) return `S{${[...(obj as Set<unknown>)].map(inner).sort().join('')}}`;
+  if (proto !== null && VIEW_PROTOTYPES.has(proto)) {
+    const view = obj as ArrayBufferView;
+    const bytes = Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('base64');
+    return `A${inner(view.constructor.name)}${inner(bytes)}`;
   }
-  // Class instances (decorated methods' arguments): object-hash knows their shape.
-  const name = String(proto?.constructor?.name ?? '');
-  return `O${inner(name)}${inner(objectHash(obj, { algorithm: 'sha256' }))}`;
+  if (proto === ArrayBuffer.prototype) return `B${inner(Buffer.from(obj as ArrayBuffer).toString('base64'))}`;
+  if (proto === URL.prototype) return `W${inner((obj as URL).href)}`;
+  if (proto === RegExp.prototype) return `R${inner((obj as RegExp).source)}${inner((obj as RegExp).flags)}`;
+  if (proto === Number.prototype || proto === String.prototype || proto === Boolean.prototype || proto === BigInt.prototype) {
+    return `P${inner((obj as { valueOf(): unknown }).valueOf())}`;
+  }
+  // Any other instance may carry state the walk cannot see (`#private`
+  // fields, closures, native handles: an AbortSignal, a Request, a Blob):
+  // two instances would share a key and one caller get another's answer.
+  const name = (proto as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  throw new CacheError(
+    `cannot derive a key from an instance of ${typeof name === 'string' && name ? name : 'a class'}: its state may be invisible (private fields); pass a key function that returns plain data`,
+    'serialization',
+  );
 }

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import objectHash from 'object-hash';
 import { describe, expect, it, vi } from 'vitest';
 import { CacheError } from '../../src/core/errors.js';
 import { REQUEST_KEY_VERSION, requestKey } from '../../src/llm/request-key.js';
@@ -56,13 +55,19 @@ function referenceText(value: unknown, ancestors: object[]): string {
     const fields = Object.keys(record).sort().filter((key) => record[key] !== undefined);
     return `{${fields.map((key) => inner(key) + inner(record[key])).join('')}}`;
   }
-  if (obj instanceof Date) return `D${obj.getTime()};`;
-  if (obj instanceof Map) return `M{${[...obj].map(([k, v]) => inner(k) + inner(v)).sort().join('')}}`;
-  if (obj instanceof Set) return `S{${[...obj].map(inner).sort().join('')}}`;
-  if (ArrayBuffer.isView(obj)) {
-    return `A${inner(obj.constructor.name)}${inner(Buffer.from(obj.buffer, obj.byteOffset, obj.byteLength).toString('base64'))}`;
+  const builtin = (...ctors: { prototype: object }[]) => ctors.some((ctor) => ctor.prototype === proto);
+  if (builtin(Date)) return `D${(obj as Date).getTime()};`;
+  if (builtin(Map)) return `M{${[...(obj as Map<unknown, unknown>)].map(([k, v]) => inner(k) + inner(v)).sort().join('')}}`;
+  if (builtin(Set)) return `S{${[...(obj as Set<unknown>)].map(inner).sort().join('')}}`;
+  if (builtin(Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView, Buffer)) {
+    const view = obj as ArrayBufferView;
+    return `A${inner(view.constructor.name)}${inner(Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('base64'))}`;
   }
-  return `O${inner(String(proto?.constructor?.name ?? ''))}${inner(objectHash(obj, { algorithm: 'sha256' }))}`;
+  if (builtin(ArrayBuffer)) return `B${inner(Buffer.from(obj as ArrayBuffer).toString('base64'))}`;
+  if (builtin(URL)) return `W${inner((obj as URL).href)}`;
+  if (builtin(RegExp)) return `R${inner((obj as RegExp).source)}${inner((obj as RegExp).flags)}`;
+  if (builtin(Number, String, Boolean, BigInt)) return `P${inner((obj as { valueOf(): unknown }).valueOf())}`;
+  throw new CacheError('cannot derive a key from a class instance', 'serialization');
 }
 
 function referenceKey(value: unknown): string {
@@ -78,6 +83,16 @@ class Point {
     public x: number,
     public y: number,
   ) {}
+}
+
+class Secret {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
 }
 
 const filler = 'The retrieval step returned these passages; answer only from them. ';
@@ -322,9 +337,9 @@ describe('requestKey', () => {
       );
     });
 
-    it('matches the reference encoding on long, deep and wide values, and on class instances', () => {
+    it('matches the reference encoding on long, deep and wide values, and on the built-in classes it keys', () => {
       const wide = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`key${(i * 7) % 40}`, i % 3 ? `v${i}` : { n: i, d: undefined }]));
-      for (const value of [longChatRequest(), nested(300, wide), wide, ['é'.repeat(2000), '\uD83D'.repeat(3), 'ok'.repeat(900)], { at: new Point(1, 2) }]) {
+      for (const value of [longChatRequest(), nested(300, wide), wide, ['é'.repeat(2000), '\uD83D'.repeat(3), 'ok'.repeat(900)], { at: new URL('https://a.example/x?y=1'), re: /a+/gi, buf: new ArrayBuffer(3), boxed: [Object(1n), new String('s')] }]) {
         expect(requestKey(value)).toBe(referenceKey(value));
       }
     });
@@ -339,6 +354,43 @@ describe('requestKey', () => {
       };
       const plain = { deep: nested(100, 'x'), inner: requestKey({ nested: nested(100, 'y') }), tail: [1, { b: 2, a: 1 }] };
       expect(requestKey(outer)).toBe(requestKey(plain));
+    });
+
+    it('refuses class instances, whose private state it cannot see, so two of them never share a key', () => {
+      // object-hash (used before) saw own enumerable properties only: these two shared one key.
+      const a = new Secret('alice');
+      const b = new Secret('bob');
+      expect(a.reveal()).not.toBe(b.reveal());
+      class SubMap extends Map<string, string> {
+        readonly #tag = Math.random();
+        tag(): number {
+          return this.#tag;
+        }
+      }
+      const instances = [a, { nested: [b] }, new Point(1, 2), new AbortController().signal, new Headers(), new Blob(['x']), new Request('http://localhost/'), new WeakRef({}), new SubMap(), new (class extends Date {})()];
+      for (const value of instances) {
+        expect(() => requestKey(value)).toThrow(expect.objectContaining({ name: 'CacheError', errorType: 'serialization' }));
+      }
+    });
+
+    it('throws only CacheError, also when a getter or a Proxy trap throws while it reads the value', () => {
+      const getter = {
+        get boom(): never {
+          throw new TypeError('no');
+        },
+      };
+      const trap = new Proxy({}, { ownKeys: () => { throw new RangeError('trap'); } });
+      for (const value of [getter, { deep: [trap] }]) {
+        let thrown: unknown;
+        try {
+          requestKey(value);
+        } catch (error) {
+          thrown = error;
+        }
+        expect(thrown).toBeInstanceOf(CacheError);
+        expect((thrown as CacheError).errorType).toBe('serialization');
+        expect((thrown as CacheError).cause).toBeInstanceOf(Error);
+      }
     });
 
     it('refuses functions, symbols and circular values with a serialization CacheError', () => {
