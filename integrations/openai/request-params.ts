@@ -8,9 +8,10 @@
  */
 export const PARAMS_OUT_OF_KEY: ReadonlySet<string> = new Set([
   // How the answer is delivered. Streamed and non-streamed answers are still
-  // separate entries: the key carries the mode.
+  // separate entries: the key carries the mode. (`stream_options` is in the
+  // key: `include_usage` adds a chunk with `choices: []` to the stream, so a
+  // replay recorded with another value would have another shape.)
   'stream',
-  'stream_options',
   // Who asked and how it is tracked: never part of the answer (litellm#2317).
   'user',
   'safety_identifier',
