@@ -3,7 +3,7 @@ import type { APIPromise } from 'openai/core/api-promise';
 import type { Stream } from 'openai/core/streaming';
 import { CacheError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
-import { planCall, readCached, readThen, storeResult, type CallSite } from '../../src/llm/cached-call.js';
+import { cachedCall, planCall, readCached, storeResult, type CallSite } from '../../src/llm/cached-call.js';
 import { emptyWrapperStats } from '../../src/llm/entry.js';
 import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl } from '../../src/llm/options.js';
 import { requestKey } from '../../src/llm/request-key.js';
@@ -11,7 +11,7 @@ import { SingleFlight } from '../../src/llm/single-flight.js';
 import { registerStats } from '../../src/llm/wrapper-stats.js';
 import { cachedEmbeddings } from './embeddings.js';
 import { keyParams, optionsChangeRequest, providerIdentity, type OpenAIEndpoint } from './request-params.js';
-import { fromCache, sdkPromise, type Answer } from './sdk-promise.js';
+import { answerCopies, fromCache, sdkPromise, type Answer } from './sdk-promise.js';
 import { recordStream, replayStream, type RecordedStream } from './stream-replay.js';
 
 export interface CachedOpenAIOptions {
@@ -153,21 +153,11 @@ async function upstream<T>(send: () => APIPromise<T>): Promise<Answer<T>> {
 }
 
 function jsonAnswer(site: CallSite<unknown>, key: string, send: () => APIPromise<unknown>, share: boolean): Promise<Answer<unknown>> {
-  const plan = planCall(site);
-  if (plan.control?.bypass) {
-    site.stats.bypasses++;
-    return upstream(send);
-  }
-  return readThen(site, plan, key, (hit) => {
-    if (hit) return fromCache(hit.value);
-    const work = async () => {
-      const started = performance.now();
-      const answer = await upstream(send);
-      await storeResult(site, plan, key, answer.value, performance.now() - started);
-      return answer;
-    };
-    return share ? site.flights.run(`${plan.tenantId ?? ''}\u0000${key}`, work) : work();
-  });
+  return cachedCall<Answer<unknown>>(site, key, { upstream: () => upstream(send), stored: valueOf, copies: answerCopies, hit: fromCache, share });
+}
+
+function valueOf(answer: Answer<unknown>): unknown {
+  return answer.value;
 }
 
 async function streamAnswer(
@@ -187,7 +177,7 @@ async function streamAnswer(
   const started = performance.now();
   const answer = await upstream(send as () => APIPromise<Stream<unknown>>);
   // Stored when the stream has been read to its end, so the duration is the whole generation's.
-  const record = (recorded: RecordedStream) => storeResult(site, plan, key, recorded, performance.now() - started);
+  const record = (recorded: RecordedStream) => void storeResult(site, plan, key, recorded, performance.now() - started);
   return { value: recordStream(answer.value, client, endpoint, record), response: answer.response };
 }
 

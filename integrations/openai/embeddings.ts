@@ -1,8 +1,9 @@
 import type { CreateEmbeddingResponse, Embedding, EmbeddingCreateParams } from 'openai/resources/embeddings';
-import { failOpen, planCall, type CallPlan, type CallSite } from '../../src/llm/cached-call.js';
+import { backgroundWrite, failOpen, planCall, writeOptions, type CallPlan, type CallSite } from '../../src/llm/cached-call.js';
 import { requestKey } from '../../src/llm/request-key.js';
+import type { Hold } from '../../src/llm/single-flight.js';
 import { keyParams } from './request-params.js';
-import { fromCache, type Answer } from './sdk-promise.js';
+import { answerCopies, fromCache, type Answer } from './sdk-promise.js';
 
 /**
  * One stored input item. The vector is kept once, as binary: float32 when
@@ -92,14 +93,19 @@ export async function cachedEmbeddings(call: EmbeddingsCall): Promise<Answer<Cre
   for (const key of found.keys()) site.stats.tokensSaved += found.get(key)!.tokens;
 
   const sent = missing.map((i) => items[i]);
-  const fetchMissing = async () => {
+  const fetchMissing = async (hold?: Hold<Answer<CreateEmbeddingResponse>>) => {
     const started = performance.now();
     const answer = await call.upstream({ ...params, input: sent as EmbeddingCreateParams['input'] });
-    await storeItems(site, plan, missing.map((i) => keys[i]!), sent, answer.value, format, performance.now() - started);
+    const durationMs = performance.now() - started;
+    const write = storeItems(site, plan, missing.map((i) => keys[i]!), sent, answer.value, format, durationMs);
+    if (write && hold) hold(answer, { write, tokens: answer.value.usage?.prompt_tokens ?? 0, durationMs });
     return answer;
   };
-  const flight = `${plan.tenantId ?? ''}\u0000${format}\u0000${missing.map((i) => keys[i]).join('\u0000')}`;
-  const answer = call.share ? await site.flights.run(flight, fetchMissing) : await fetchMissing();
+  const flight = `${format}\u0000${missing.map((i) => keys[i]).join('\u0000')}`;
+  const answer = call.share
+    ? await (site.flights.join<Answer<CreateEmbeddingResponse>>(plan.tenantId, flight, plan.control?.refresh === true)?.answer ??
+        site.flights.run(plan.tenantId, flight, fetchMissing, answerCopies))
+    : await fetchMissing();
   if (missing.length === items.length) return answer;
 
   const fresh = byIndex(answer.value.data);
@@ -134,7 +140,7 @@ async function readItems(site: CallSite<unknown>, plan: CallPlan, keys: string[]
   return usable;
 }
 
-async function storeItems(
+function storeItems(
   site: CallSite<unknown>,
   plan: CallPlan,
   keys: string[],
@@ -142,9 +148,9 @@ async function storeItems(
   response: CreateEmbeddingResponse,
   format: Format,
   durationMs: number,
-): Promise<void> {
-  if (plan.control?.bypass || plan.control?.noStore) return;
-  if (site.shouldCache && !site.shouldCache(response)) return;
+): Promise<void> | undefined {
+  if (plan.control?.bypass || plan.control?.noStore) return undefined;
+  if (site.shouldCache && !site.shouldCache(response)) return undefined;
   const items = byIndex(response.data);
   const tokens = tokenShares(sent, response.usage?.prompt_tokens ?? 0);
   const entries: [string, StoredEmbedding][] = [];
@@ -154,15 +160,8 @@ async function storeItems(
     if (vector === undefined) continue;
     entries.push([keys[j]!, { vector, source: format === 'float' ? 'float' : 'base64', model: response.model, storedAt, durationMs, tokens: tokens[j]! }]);
   }
-  if (entries.length === 0) return;
-  try {
-    await site.cache.setMany(entries, {
-      ...(plan.ttl === undefined ? {} : { ttl: plan.ttl }),
-      ...(plan.tenantId === undefined ? {} : { tenantId: plan.tenantId }),
-    });
-  } catch (error) {
-    failOpen(site.stats, error);
-  }
+  if (entries.length === 0) return undefined;
+  return backgroundWrite(site.cache, site.stats, (cache, options) => cache.setMany(entries, options), writeOptions(plan));
 }
 
 function byIndex(data: Embedding[]): (Embedding | undefined)[] {

@@ -1,5 +1,6 @@
 import type { OpenAI } from 'openai';
 import { APIPromise } from 'openai/core/api-promise';
+import { copiesByEncoding } from '../../src/llm/single-flight.js';
 
 /** What a cached call settles with: the answer, and upstream's `Response` when the call went upstream. */
 export interface Answer<T> {
@@ -36,4 +37,14 @@ export function sdkPromise<T>(client: OpenAI, answer: Promise<Answer<T>>): APIPr
 
 function valueOf(_client: unknown, held: Answer<unknown>): unknown {
   return held.value;
+}
+
+/**
+ * Joiners get their own copy of the parsed answer. One who waited for
+ * upstream shares its `Response` (headers; the body is already read); one who
+ * came after the answer is answered as a hit, marked like one.
+ */
+export function answerCopies<T>(answer: Answer<T>): (held: boolean) => Answer<T> {
+  const copy = copiesByEncoding(answer.value);
+  return (held) => (held ? fromCache(copy()) : { value: copy(), response: answer.response });
 }

@@ -22,7 +22,7 @@ export function recordStream<T>(
   upstream: Stream<T>,
   client: OpenAI,
   endpoint: OpenAIEndpoint,
-  onComplete: (recorded: RecordedStream<T>) => Promise<void>,
+  onComplete: (recorded: RecordedStream<T>) => void,
 ): Stream<T> {
   async function* iterator(): AsyncGenerator<T> {
     const chunks: T[] = [];
@@ -32,7 +32,8 @@ export function recordStream<T>(
     }
     if (upstream.controller.signal.aborted || !endedWhole(endpoint, chunks)) return;
     const usage = usageOf(endpoint, chunks);
-    await onComplete(usage === undefined ? { chunks } : { chunks, usage });
+    // Stored in the background: the caller's stream ends now, not when the write lands.
+    onComplete(usage === undefined ? { chunks } : { chunks, usage });
   }
   return new Stream(() => iterator(), upstream.controller, client);
 }

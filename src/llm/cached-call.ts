@@ -1,8 +1,8 @@
 import { CacheError } from '../core/errors.js';
-import type { Cache } from '../core/types.js';
+import type { Cache, SetOptions } from '../core/types.js';
 import { currentCacheControl, type CacheControl } from './cache-control.js';
 import { tokensOf, type StoredResult, type WrapperStats } from './entry.js';
-import type { SingleFlight } from './single-flight.js';
+import type { Copies, Held, Hold, SingleFlight } from './single-flight.js';
 
 /** Where and how one wrapper caches: shared by every wrapper in src/llm and integrations/. */
 export interface CallSite<T> {
@@ -13,6 +13,8 @@ export interface CallSite<T> {
   tenantId?: string | undefined;
   /** Return `false` to keep a result out of the cache (errors are never cached). */
   shouldCache?: ((result: T) => boolean) | undefined;
+  /** Tokens a result cost upstream, counted as saved on each hit. Default: `tokensOf`. */
+  countTokens?: ((result: T) => number | undefined) | undefined;
   stats: WrapperStats;
   flights: SingleFlight;
 }
@@ -53,37 +55,42 @@ export function readCached<T>(site: CallSite<T>, plan: CallPlan, key: string): P
  * `readCached` with the caller's next step chained on the read itself: on a
  * hit the answer is one microtask after the cache's, where awaiting
  * `readCached` inside another async function costs a second hop and promise
- * (bench workload 5). Errors thrown by `next` reach the caller, never
- * `failOpen`: they are not the cache's.
+ * (bench workload 5). `next` is told whether the read failed (the cache is
+ * down or slow: not worth a second round trip). Errors thrown by `next` reach
+ * the caller, never `failOpen`: they are not the cache's.
  */
 export function readThen<T, R>(
   site: CallSite<T>,
   plan: CallPlan,
   key: string,
-  next: (hit: StoredResult<T> | undefined) => R | PromiseLike<R>,
+  next: (hit: StoredResult<T> | undefined, failed: boolean) => R | PromiseLike<R>,
 ): Promise<R> {
   if (plan.control?.bypass || plan.control?.refresh) {
     site.stats.bypasses++;
-    return Promise.resolve(undefined).then(next);
+    return Promise.resolve(undefined).then((nothing) => next(nothing, false));
   }
   let read: Promise<unknown>;
   try {
     // Promise.resolve returns a native promise as is; it only guards a cache that answers synchronously.
-    read = Promise.resolve(site.cache.get(key, plan.tenantId === undefined ? undefined : { tenantId: plan.tenantId }));
+    read = Promise.resolve(site.cache.get(key, scopeOf(plan)));
   } catch (error) {
     read = Promise.reject(error);
   }
   return read.then(
-    (stored) => next(counted<T>(site.stats, stored)),
+    (stored) => next(counted<T>(site.stats, stored), false),
     (error: unknown) => {
       failOpen(site.stats, error);
-      return next(counted<T>(site.stats, undefined));
+      return next(counted<T>(site.stats, undefined), true);
     },
   );
 }
 
 function same<V>(value: V): V {
   return value;
+}
+
+function scopeOf(plan: CallPlan): { tenantId: string } | undefined {
+  return plan.tenantId === undefined ? undefined : { tenantId: plan.tenantId };
 }
 
 function counted<T>(stats: WrapperStats, stored: unknown): StoredResult<T> | undefined {
@@ -97,45 +104,153 @@ function counted<T>(stats: WrapperStats, stored: unknown): StoredResult<T> | und
   return stored as StoredResult<T>;
 }
 
-/** Stores a fresh result unless the call or the site says not to; never throws for cache failures. */
-export async function storeResult<T>(site: CallSite<T>, plan: CallPlan, key: string, value: T, durationMs: number): Promise<void> {
-  if (plan.control?.bypass || plan.control?.noStore) return;
-  if (site.shouldCache && !site.shouldCache(value)) return;
-  const tokens = tokensOf(value);
-  const entry: StoredResult<T> = { value, storedAt: Date.now(), durationMs, ...(tokens === undefined ? {} : { tokens }) };
-  try {
-    await site.cache.set(key, entry, {
-      ...(plan.ttl === undefined ? {} : { ttl: plan.ttl }),
-      ...(plan.tenantId === undefined ? {} : { tenantId: plan.tenantId }),
-    });
-  } catch (error) {
-    failOpen(site.stats, error);
+// Past this many writes still waiting for one cache (a slow or hung server),
+// results are not stored: holding each one until a timeout would grow memory
+// for as long as the outage lasts (ioredis#76 is the same trap for commands).
+const MAX_WRITES_IN_FLIGHT = 1000;
+const writesInFlight = new WeakMap<Cache, number>();
+
+/**
+ * Stores a fresh result unless the call or the site says not to. The write
+ * runs in the background: nobody waits for it, it never throws, and its
+ * failure is counted (`errors`, or `writesDropped` when the cache refused the
+ * entry or too many writes were in flight). Returns the write and what the
+ * result saves each later hit, or `undefined` when nothing is written.
+ */
+export function storeResult<T>(site: CallSite<T>, plan: CallPlan, key: string, value: T, durationMs: number): Held | undefined {
+  if (plan.control?.bypass || plan.control?.noStore) return undefined;
+  if (site.shouldCache && !site.shouldCache(value)) return undefined;
+  const counted = (site.countTokens ?? tokensOf)(value);
+  const tokens = typeof counted === 'number' && counted > 0 ? counted : 0;
+  const entry: StoredResult<T> = { value, storedAt: Date.now(), durationMs, ...(tokens > 0 ? { tokens } : {}) };
+  const write = backgroundWrite(site.cache, site.stats, (cache, options) => cache.set(key, entry, options), writeOptions(plan));
+  return write && { write, tokens, durationMs };
+}
+
+export function writeOptions(plan: CallPlan): SetOptions | undefined {
+  if (plan.ttl === undefined) return scopeOf(plan);
+  return plan.tenantId === undefined ? { ttl: plan.ttl } : { ttl: plan.ttl, tenantId: plan.tenantId };
+}
+
+/** One bounded background write (`set` or `setMany`); see `storeResult`. */
+export function backgroundWrite(
+  cache: Cache,
+  stats: WrapperStats,
+  write: (cache: Cache, options: SetOptions | undefined) => Promise<boolean | number>,
+  options: SetOptions | undefined,
+): Promise<void> | undefined {
+  const pending = writesInFlight.get(cache) ?? 0;
+  if (pending >= MAX_WRITES_IN_FLIGHT) {
+    stats.writesDropped++;
+    return undefined;
   }
+  writesInFlight.set(cache, pending + 1);
+  let written: Promise<boolean | number>;
+  try {
+    written = Promise.resolve(write(cache, options));
+  } catch (error) {
+    written = Promise.reject(error);
+  }
+  return written.then(
+    (stored) => {
+      done(cache);
+      if (stored === false) stats.writesDropped++;
+    },
+    () => {
+      done(cache);
+      stats.errors++;
+    },
+  );
+}
+
+function done(cache: Cache): void {
+  const pending = (writesInFlight.get(cache) ?? 1) - 1;
+  if (pending === 0) writesInFlight.delete(cache);
+  else writesInFlight.set(cache, pending);
+}
+
+/** How one miss is answered: see `produce`. */
+export interface Miss<T> {
+  /** Calls upstream. Its rejection reaches the caller and is never cached. */
+  upstream: () => Promise<T>;
+  /** What is stored of an answer. Default: the answer itself. */
+  stored?: ((answer: T) => unknown) | undefined;
+  /** Copies of an answer for callers who join it. Default: through the cache's encoding. */
+  copies?: Copies<T> | undefined;
+  /** `false` when the call must neither join nor be joined (its caller's own abort signal ends it). Default `true`. */
+  share?: boolean | undefined;
 }
 
 /**
- * The whole cached call: read, or else one upstream call per key at a time
- * (concurrent identical misses share it), then store. Upstream errors reach
- * the caller and are never cached.
+ * Joins an identical call of this process, if one is running or its answer is
+ * still held (see `SingleFlight`), counting it: a miss while upstream still
+ * works, a hit (with what it saved) once the answer is there.
  */
-export function cachedCall<T>(site: CallSite<T>, key: string, upstream: () => Promise<T>): Promise<T> {
+export function joinFlight<T>(site: CallSite<unknown>, plan: CallPlan, key: string): Promise<T> | undefined {
+  const joined = site.flights.join<T>(plan.tenantId, key, plan.control?.refresh === true);
+  if (joined === undefined) return undefined;
+  const { held } = joined;
+  if (held === undefined) {
+    site.stats.misses++;
+  } else {
+    site.stats.hits++;
+    site.stats.tokensSaved += held.tokens;
+    site.stats.latencySavedMs += held.durationMs;
+  }
+  return joined.answer;
+}
+
+/**
+ * The miss half of a cached call: one upstream call per key at a time in this
+ * process (identical calls join it, and keep joining until its write has
+ * landed), the answer handed back as soon as upstream gives it, the write
+ * after it in the background. The caller has counted its miss already.
+ */
+export function produce<T>(site: CallSite<unknown>, plan: CallPlan, key: string, miss: Miss<T>): Promise<T> {
+  const share = miss.share !== false;
+  if (share) {
+    const joined = site.flights.join<T>(plan.tenantId, key, plan.control?.refresh === true);
+    if (joined) return joined.answer;
+  }
+  const work = async (hold?: Hold<T>): Promise<T> => {
+    const started = performance.now();
+    const answer = await miss.upstream();
+    const stored = miss.stored ? miss.stored(answer) : answer;
+    const held = storeResult(site, plan, key, stored, performance.now() - started);
+    if (held && hold) hold(answer, held);
+    return answer;
+  };
+  if (!share) return work();
+  return site.flights.run(plan.tenantId, key, work, miss.copies);
+}
+
+/** One cached call: how a miss is answered (see `Miss`) and how a hit is. */
+export interface CachedCall<T> extends Miss<T> {
+  /** The answer for a hit, from what was stored. Default: the stored value itself. */
+  hit?: ((stored: unknown) => T) | undefined;
+}
+
+/**
+ * The whole cached call: a caller joins an identical call already running in
+ * this process, else reads, else produces (see `produce`).
+ */
+export function cachedCall<T>(site: CallSite<unknown>, key: string, call: CachedCall<T>): Promise<T> {
   const plan = planCall(site);
   if (plan.control?.bypass) {
     site.stats.bypasses++;
     try {
-      return Promise.resolve(upstream());
+      return Promise.resolve(call.upstream());
     } catch (error) {
       return Promise.reject(error);
     }
   }
-  return readThen(site, plan, key, (hit) => {
-    if (hit) return hit.value;
-    const flight = `${plan.tenantId === undefined ? '' : plan.tenantId}\u0000${key}`;
-    return site.flights.run(flight, async () => {
-      const started = performance.now();
-      const value = await upstream();
-      await storeResult(site, plan, key, value, performance.now() - started);
-      return value;
-    });
+  if (call.share !== false) {
+    const joined = joinFlight<T>(site, plan, key);
+    if (joined) return joined;
+  }
+  const fromStore = call.hit;
+  return readThen(site, plan, key, (stored) => {
+    if (stored) return fromStore ? fromStore(stored.value) : (stored.value as T);
+    return produce(site, plan, key, call);
   });
 }
