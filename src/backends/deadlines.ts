@@ -24,8 +24,25 @@ export class Deadlines {
   private head = 0;
   private live = 0;
   private timer: NodeJS.Timeout | undefined;
+  private idle: (() => void)[] = [];
 
   constructor(private readonly ms: number) {}
+
+  /**
+   * Resolves once no command is pending: every one answered or timed out, so
+   * at most `ms` from now. `close()` waits for it before it sends QUIT, which
+   * ioredis writes at once, ahead of auto-pipelined commands still queued.
+   */
+  drained(): Promise<void> {
+    if (this.live === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  private wake(): void {
+    const idle = this.idle;
+    this.idle = [];
+    for (const resolve of idle) resolve();
+  }
 
   /** `work`, or a rejection with "Command timed out" once `ms` have passed without an answer. */
   bound<T>(work: Promise<T>): Promise<T> {
@@ -54,6 +71,7 @@ export class Deadlines {
     if (--this.live === 0) {
       this.queue.length = 0;
       this.head = 0;
+      this.wake();
     }
     return true;
   }
@@ -73,7 +91,7 @@ export class Deadlines {
       this.head++;
       if (!pending.settled) {
         pending.settled = true;
-        this.live--;
+        if (--this.live === 0) this.wake();
         pending.reject(new Error('Command timed out'));
       }
     }

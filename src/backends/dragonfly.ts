@@ -435,6 +435,8 @@ class DragonflyCache implements Cache {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Writes still in flight (the LLM wrappers store in the background) land first, or time out.
+    await this.deadlines.drained();
     this.detach();
     if (!this.owned) return;
     try {
