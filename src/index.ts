@@ -18,7 +18,8 @@ export { requestKey, REQUEST_KEY_VERSION, type RequestKeyOptions } from './llm/r
 export { withCacheControl, type CacheControl } from './llm/cache-control.js';
 export type { WrapperStats } from './llm/entry.js';
 export { cacheStats } from './llm/wrapper-stats.js';
-export { withCache, IDENTITY_FIELDS, type WithCacheOptions } from './llm/with-cache.js';
+export { withCache, type WithCacheOptions } from './llm/with-cache.js';
+export { IDENTITY_FIELDS } from './llm/identity.js';
 export { cachedRag, type CachedRagOptions, type RagTarget } from './llm/cached-rag.js';
 export { Cached, type CachedDecorator, type CachedOptions } from './llm/cached-decorator.js';
 export { memoizeTask, taskMetadata, type MemoizeTaskOptions, type TaskMetadata } from './llm/memoize-task.js';

@@ -2,6 +2,7 @@ import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
 import { cachedCall, type CallSite } from './cached-call.js';
 import { emptyWrapperStats } from './entry.js';
+import { identityOf } from './identity.js';
 import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl } from './options.js';
 import { requestKey } from './request-key.js';
 import { SingleFlight } from './single-flight.js';
@@ -20,14 +21,17 @@ export interface CachedOptions {
   namespace?: string;
   /**
    * What to hash instead of the arguments; called with the instance as `this`,
-   * so it can add instance state (which the default key leaves out: instances of
-   * one class share entries). Default: all arguments.
+   * so it can add instance state. The instance's identity fields (`model`,
+   * `baseURL`, … as `withCache` detects them, see `IDENTITY_FIELDS`) are
+   * hashed with it either way; other instance state is not. Default: all arguments.
    */
   key?: (this: any, ...args: any[]) => unknown;
   /** Tenant whose entries are read and written; `withCacheControl({ tenantId })` overrides it per call. Default: untenanted. */
   tenantId?: string;
   /** Return `false` to keep a result out of the cache (rejections never are cached). Default: cache every result. */
   shouldCache?: (result: unknown) => boolean;
+  /** Tokens a result cost, counted as saved on each hit. Default: `tokensOf` (OpenAI, Anthropic and AI SDK `usage` shapes). */
+  countTokens?: (result: unknown) => number | undefined;
 }
 
 type AsyncMethod<This, A extends unknown[], R> = (this: This, ...args: A) => Promise<R>;
@@ -64,6 +68,7 @@ export function Cached(options: CachedOptions = {}): CachedDecorator {
   checkTenant(options.tenantId);
   checkFunction(options.key, '@Cached: key');
   checkFunction(options.shouldCache, '@Cached: shouldCache');
+  checkFunction(options.countTokens, '@Cached: countTokens');
   if (options.namespace !== undefined) checkNamespace(options.namespace, '@Cached');
 
   return function decorate(this: unknown, ...args: unknown[]): unknown {
@@ -71,6 +76,10 @@ export function Cached(options: CachedOptions = {}): CachedDecorator {
     if (second !== null && typeof second === 'object' && 'kind' in second) {
       const context = second as DecoratorContext;
       if (context.kind !== 'method' || typeof value !== 'function') throw new CacheError('@Cached decorates methods only', 'validation');
+      // A #private method is no property of its class, so the class cannot be found from a call: fail now, not on every call.
+      if ((context as ClassMethodDecoratorContext).private && options.namespace === undefined) {
+        throw new CacheError(`@Cached on the private method ${String(context.name)}: give options.namespace (its class cannot be found for the default)`, 'validation');
+      }
       return cachedMethod(value as AnyMethod, nameOf(context.name), undefined, options);
     }
     const d = descriptor as PropertyDescriptor | undefined;
@@ -97,7 +106,15 @@ function cachedMethod(method: AnyMethod, name: string, knownClass: string | unde
     let site = sites.get(cache);
     if (!site) {
       // One flight group per cache: instances holding different caches must each fill their own.
-      site = { cache, ttl: options.ttl, tenantId: options.tenantId, shouldCache: options.shouldCache, stats, flights: new SingleFlight() };
+      site = {
+        cache,
+        ttl: options.ttl,
+        tenantId: options.tenantId,
+        shouldCache: options.shouldCache,
+        countTokens: options.countTokens,
+        stats,
+        flights: new SingleFlight(),
+      };
       sites.set(cache, site);
     }
     return site;
@@ -114,13 +131,16 @@ function cachedMethod(method: AnyMethod, name: string, knownClass: string | unde
     const site = siteFor(cache);
     let key: string;
     try {
-      key = requestKey(options.key ? options.key.apply(this, args) : args, { namespace });
+      // One rule with withCache: the instance's identity fields are in the key.
+      key = requestKey({ identity: identityOf(this), input: options.key ? options.key.apply(this, args) : args }, { namespace });
     } catch (error) {
-      if (!(error instanceof CacheError && error.errorType === 'serialization')) throw error;
+      if (error instanceof CacheError && error.errorType === 'validation') throw error;
+      // An argument the key cannot encode, or a key function that threw: uncached, never failed.
+      if (!(error instanceof CacheError)) stats.errors++;
       stats.bypasses++;
       return method.apply(this, args);
     }
-    return cachedCall(site, key, () => method.apply(this, args));
+    return cachedCall(site, key, { upstream: async () => method.apply(this, args) });
   };
   registerStats(replacement, stats);
   return replacement;

@@ -42,6 +42,8 @@ export interface CachedRagOptions {
   tenantId?: string;
   /** Return `false` to keep an answer out of the cache (rejections never are cached). Default: cache every answer. */
   shouldCache?: (answer: unknown) => boolean;
+  /** Tokens an answer cost, counted as saved on each hit. Default: `tokensOf` (OpenAI, Anthropic and AI SDK `usage` shapes). */
+  countTokens?: (answer: unknown) => number | undefined;
 }
 
 /**
@@ -59,6 +61,7 @@ export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions
   checkTenant(options.tenantId);
   checkFunction(options.key, 'cachedRag: key');
   checkFunction(options.shouldCache, 'cachedRag: shouldCache');
+  checkFunction(options.countTokens, 'cachedRag: countTokens');
   const namespace = options.namespace ?? 'rag';
   checkNamespace(namespace, 'cachedRag');
   const { corpusVersion } = options;
@@ -69,6 +72,7 @@ export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions
     ttl: options.ttl,
     tenantId: options.tenantId,
     shouldCache: options.shouldCache,
+    countTokens: options.countTokens,
     stats: emptyWrapperStats(),
     flights: new SingleFlight(),
   };
@@ -96,11 +100,13 @@ export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions
         const input = options.key ? options.key(args) : args.slice(0, end);
         key = requestKey({ corpus: version ?? null, input }, { namespace });
       } catch (error) {
-        if (!(error instanceof CacheError && error.errorType === 'serialization')) throw error;
+        if (error instanceof CacheError && error.errorType === 'validation') throw error;
+        // An argument the key cannot encode, or a key function that threw: uncached, never failed.
+        if (!(error instanceof CacheError)) site.stats.errors++;
         site.stats.bypasses++;
         return upstream();
       }
-      return cachedCall(site, key, upstream);
+      return cachedCall(site, key, { upstream });
     };
 
   let wrapped: object;

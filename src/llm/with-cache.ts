@@ -2,6 +2,7 @@ import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
 import { cachedCall, type CallSite } from './cached-call.js';
 import { emptyWrapperStats, type WrapperStats } from './entry.js';
+import { identityOf } from './identity.js';
 import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl } from './options.js';
 import { requestKey } from './request-key.js';
 import { SingleFlight } from './single-flight.js';
@@ -14,9 +15,13 @@ export interface WithCacheOptions {
   ttl?: number;
   /**
    * Paths of the methods to cache, nested paths included (`'chat.completions.create'`).
-   * Each must be a function when `withCache` is called; listed methods must return
-   * a Promise. Default: every `async function` property of the target itself
-   * (own or inherited), looked up when it is read. Other properties pass through.
+   * Each must be an `async function` when `withCache` is called: only then is
+   * a Promise from the cache the same runtime type as the method's own result
+   * (a plain function may return a value, or a Promise subclass such as the
+   * openai SDK's `APIPromise`). Default: every `async function` property of
+   * the target itself (own or inherited), looked up when it is read; other
+   * properties pass through, and a passed-through method that returns a
+   * Promise is reported once (a process warning) and counted as a bypass.
    */
   methods?: readonly string[];
   /**
@@ -45,22 +50,10 @@ export interface WithCacheOptions {
   tenantId?: string;
   /** Return `false` to keep a result out of the cache (rejections never are cached). Default: cache every result. */
   shouldCache?: (result: unknown, method: string) => boolean;
+  /** Tokens a result cost, counted as saved on each hit. Default: `tokensOf` (OpenAI, Anthropic and AI SDK `usage` shapes). */
+  countTokens?: (result: unknown, method: string) => number | undefined;
 }
 
-export const IDENTITY_FIELDS: readonly string[] = [
-  'provider',
-  'model',
-  'defaultModel',
-  'modelId',
-  'modelName',
-  'baseURL',
-  'baseUrl',
-  'apiBase',
-  'endpoint',
-  'deployment',
-  'region',
-  'apiVersion',
-];
 
 const AsyncFunction = (async () => {}).constructor;
 type AnyFunction = (...args: unknown[]) => unknown;
@@ -78,9 +71,11 @@ interface PathNode {
  * `cacheStats(wrapped)`; per-call controls come from `withCacheControl`.
  *
  * Calls whose arguments cannot be keyed (functions, symbols, circular values,
- * an `AbortSignal`) go upstream uncached and count as bypasses. A failing cache
- * counts an error and the call is answered from upstream. Throws a `validation`
- * CacheError at once for bad options or a listed method that is not a function.
+ * class instances such as an `AbortSignal`) go upstream uncached and count as
+ * bypasses. A failing cache counts an error and the call is answered from
+ * upstream. Throws a `validation` CacheError at once for bad options, a listed
+ * method that is not an `async function`, or (without `methods`) a target
+ * with no `async function` to cache.
  */
 export function withCache<T extends object>(target: T, options: WithCacheOptions): T {
   if (target === null || (typeof target !== 'object' && typeof target !== 'function')) {
@@ -92,9 +87,11 @@ export function withCache<T extends object>(target: T, options: WithCacheOptions
   checkTenant(options.tenantId);
   checkFunction(options.key, 'withCache: key');
   checkFunction(options.shouldCache, 'withCache: shouldCache');
+  checkFunction(options.countTokens, 'withCache: countTokens');
   if (options.namespace !== undefined) checkNamespace(options.namespace, 'withCache');
 
   const root = options.methods === undefined ? undefined : pathTree(target, options.methods);
+  if (root === undefined) checkHasAsyncMethods(target);
   const stats = emptyWrapperStats();
   const wrapper = new Wrapper(target, options, stats);
   const proxy = wrapper.proxy(target, root) as T;
@@ -116,6 +113,7 @@ function pathTree(target: object, methods: readonly string[]): PathNode {
       value = value === null || value === undefined ? undefined : (value as Record<string, unknown>)[part];
       if (i === parts.length - 1) {
         if (typeof value !== 'function') throw new CacheError(`withCache: ${path} is not a function on the target`, 'validation');
+        if (!(value instanceof AsyncFunction)) throw notAsync(path);
         node.leaves.set(part, path);
       } else {
         let child = node.children.get(part);
@@ -127,17 +125,52 @@ function pathTree(target: object, methods: readonly string[]): PathNode {
   return root;
 }
 
-function identityOf(...sources: unknown[]): Record<string, string | number | boolean> {
-  const found: Record<string, string | number | boolean> = {};
-  for (const source of sources) {
-    if (source === null || typeof source !== 'object') continue;
-    for (const field of IDENTITY_FIELDS) {
-      if (field in found) continue;
-      const value = (source as Record<string, unknown>)[field];
-      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') found[field] = value;
+// A Promise from the cache is the same runtime type as an async function's
+// result, and only then: a plain function may answer synchronously, or with a
+// Promise subclass whose extra methods callers use (`APIPromise.withResponse()`).
+function notAsync(path: string): CacheError {
+  return new CacheError(
+    `withCache: ${path} is not an async function, so a cached answer (a plain Promise) could change what it returns ` +
+      '(a value, or a Promise subclass such as the openai SDK\'s APIPromise: use cachedOpenAI from cachekit/openai for that SDK). ' +
+      `Cache an async function that calls it instead, e.g. withCache({ ${path.split('.').pop()}: async (...args) => target.${path}(...args) }, options)`,
+    'validation',
+  );
+}
+
+/** Without `methods`, a target none of whose functions is async would silently cache nothing. */
+function checkHasAsyncMethods(target: object): void {
+  const others: string[] = [];
+  for (let obj: object | null = target; obj !== null && obj !== Object.prototype && obj !== Function.prototype; obj = Object.getPrototypeOf(obj)) {
+    for (const name of Object.getOwnPropertyNames(obj)) {
+      if (name === 'constructor') continue;
+      const value = Object.getOwnPropertyDescriptor(obj, name)?.value;
+      if (value instanceof AsyncFunction) return;
+      if (typeof value === 'function') others.push(name);
     }
   }
-  return found;
+  throw new CacheError(
+    `withCache: the target has no async function to cache${others.length ? ` (its functions ${others.slice(0, 5).join(', ')} are not async)` : ''}; ` +
+      'withCache caches async functions only, because only their results keep their type when answered from the cache. ' +
+      'Declare them async, or list async wrappers of them in methods',
+    'validation',
+  );
+}
+
+const warned = new WeakSet<AnyFunction>();
+
+// A function that is not async but returned a Promise is left uncached: say so once, not per call.
+function passedThrough(stats: WrapperStats, fn: AnyFunction, name: PropertyKey, result: unknown): unknown {
+  if (result !== null && (typeof result === 'object' || typeof result === 'function') && typeof (result as { then?: unknown }).then === 'function') {
+    stats.bypasses++;
+    if (!warned.has(fn)) {
+      warned.add(fn);
+      process.emitWarning(
+        `withCache: ${String(name)} returned a Promise but is not an async function, so it is not cached (a cached answer could change its type). Declare it async, or cache an async wrapper of it.`,
+        { code: 'CACHEKIT_UNCACHED_METHOD' },
+      );
+    }
+  }
+  return result;
 }
 
 // A signal changes how a call may end, not its answer; sharing one caller's
@@ -180,7 +213,11 @@ class Wrapper {
         if (path === undefined) {
           // Passed-through methods run on the raw object too, or private fields would throw.
           let b = bound.get(fn);
-          if (!b) bound.set(fn, (b = fn.bind(obj) as AnyFunction));
+          if (!b) {
+            const stats = this.stats;
+            b = node ? (fn.bind(obj) as AnyFunction) : (...args: unknown[]) => passedThrough(stats, fn, prop, fn.apply(obj, args));
+            bound.set(fn, b);
+          }
           return b;
         }
         let w = wrapped.get(fn);
@@ -196,12 +233,13 @@ class Wrapper {
   private site(path: string): CallSite<unknown> {
     let site = this.sites.get(path);
     if (!site) {
-      const { cache, ttl, tenantId, shouldCache } = this.options;
+      const { cache, ttl, tenantId, shouldCache, countTokens } = this.options;
       site = {
         cache,
         ttl,
         tenantId,
         shouldCache: shouldCache && ((result: unknown) => shouldCache(result, path)),
+        countTokens: countTokens && ((result: unknown) => countTokens(result, path)),
         stats: this.stats,
         flights: this.flights,
       };
@@ -216,27 +254,29 @@ class Wrapper {
     const namespace = this.options.namespace ?? path;
     return async function cached(this: unknown, ...args: unknown[]): Promise<unknown> {
       const self = this === undefined || this === proxyOf() ? owner : this;
+      const upstream = async () => fn.apply(self, args);
       const key = wrapper.keyOf(path, owner, args, namespace);
       if (key === undefined) {
         site.stats.bypasses++;
-        return fn.apply(self, args);
+        return upstream();
       }
-      return cachedCall(site, key, async () => fn.apply(self, args));
+      // A caller's abort signal must end only its own call: no flight is shared with it.
+      return cachedCall(site, key, { upstream, share: !holdsSignal(args) });
     };
   }
 
-  /** `undefined` when the call cannot be keyed. */
+  /** `undefined` when the call cannot be keyed (counted as a bypass by the caller). */
   private keyOf(path: string, owner: object, args: unknown[], namespace: string): string | undefined {
     const { key, identity } = this.options;
-    const target = this.target as Record<string, unknown>;
-    const id = identity !== undefined ? identity : identityOf(target, owner, target.config, target.options);
-    if (key === undefined && holdsSignal(args)) return undefined;
-    const input = key === undefined ? args : key(args, path);
+    const id = identity !== undefined ? identity : identityOf(this.target, owner);
     try {
+      const input = key === undefined ? args : key(args, path);
       return requestKey({ method: path, identity: id, input }, { namespace });
     } catch (error) {
-      if (error instanceof CacheError && error.errorType === 'serialization') return undefined;
-      throw error;
+      if (error instanceof CacheError && error.errorType === 'validation') throw error;
+      // An argument the key cannot encode, or a key function that threw: uncached, never failed.
+      if (!(error instanceof CacheError)) this.stats.errors++;
+      return undefined;
     }
   }
 }

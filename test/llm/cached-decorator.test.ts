@@ -24,11 +24,19 @@ type Mode = 'standard' | 'legacy';
 type Compiler = 'typescript' | 'esbuild';
 type Define = (cached: typeof Cached, cache: Cache, slowGate?: Promise<void>) => Services;
 
-const fixture = readFileSync(new URL('../fixtures/decorated-services.ts', import.meta.url), 'utf8');
+const fixtures = {
+  services: readFileSync(new URL('../fixtures/decorated-services.ts', import.meta.url), 'utf8'),
+  private: readFileSync(new URL('../fixtures/decorated-private.ts', import.meta.url), 'utf8'),
+};
 const outDir = mkdtempSync(join(tmpdir(), 'ck-decorators-'));
 afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
 async function compile(compiler: Compiler, mode: Mode): Promise<Define> {
+  return ((await load(compiler, mode, 'services')) as { defineServices: Define }).defineServices;
+}
+
+async function load(compiler: Compiler, mode: Mode, name: keyof typeof fixtures): Promise<unknown> {
+  const fixture = fixtures[name];
   const legacy = mode === 'legacy';
   const js =
     compiler === 'typescript'
@@ -36,9 +44,9 @@ async function compile(compiler: Compiler, mode: Mode): Promise<Define> {
           compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, experimentalDecorators: legacy, useDefineForClassFields: true },
         }).outputText
       : (await transform(fixture, { loader: 'ts', format: 'esm', target: 'es2022', tsconfigRaw: { compilerOptions: { experimentalDecorators: legacy } } })).code;
-  const file = join(outDir, `services-${compiler}-${mode}.mjs`);
+  const file = join(outDir, `${name}-${compiler}-${mode}.mjs`);
   writeFileSync(file, js);
-  return ((await import(pathToFileURL(file).href)) as { defineServices: Define }).defineServices;
+  return import(pathToFileURL(file).href);
 }
 
 const variants: [Compiler, Mode][] = [
@@ -47,6 +55,30 @@ const variants: [Compiler, Mode][] = [
   ['esbuild', 'standard'],
   ['esbuild', 'legacy'],
 ];
+
+describe.each(['typescript', 'esbuild'] as const)('@Cached on a #private method, compiled by %s with standard decorators', (compiler) => {
+  type Private = typeof import('../fixtures/decorated-private.js');
+  let fixture: Private;
+  beforeAll(async () => {
+    fixture = (await load(compiler, 'standard', 'private')) as Private;
+  });
+
+  it('caches it like a public method when given a namespace', async () => {
+    const cache = createMemoryCache();
+    const Named = fixture.defineNamed(Cached, cache);
+    const a = new Named();
+    expect(await a.ask('q')).toBe('q (1)');
+    expect(await a.ask('q')).toBe('q (1)');
+    expect(a.calls).toBe(1);
+    expect(await cache.get(requestKey({ identity: {}, input: ['q'] }, { namespace: 'Named.secret' }))).toMatchObject({ value: 'q (1)' });
+  });
+
+  it('throws a validation CacheError when the class is defined, not on every call, without a namespace', () => {
+    expect(() => fixture.defineUnnamed(Cached, createMemoryCache())).toThrow(
+      expect.objectContaining({ errorType: 'validation', message: expect.stringContaining('#secret') }),
+    );
+  });
+});
 
 describe.each(variants)('@Cached compiled by %s with %s decorators', (compiler, mode) => {
   let define: Define;
@@ -71,11 +103,23 @@ describe.each(variants)('@Cached compiled by %s with %s decorators', (compiler, 
       expect(cacheStats(Answers.prototype.ask)).toMatchObject({ hits: 2, misses: 1 });
     });
 
-    it('stores under v1:<Class>.<method>:<sha256 of the arguments>', async () => {
+    it('stores under v1:<Class>.<method>:<sha256 of the identity and the arguments>', async () => {
       const c = cache();
       const { Answers } = define(Cached, c);
       await new Answers().echo('hi');
-      expect(await c.get(requestKey(['hi'], { namespace: 'Answers.echo' }))).toMatchObject({ value: 'hi' });
+      expect(await c.get(requestKey({ identity: {}, input: ['hi'] }, { namespace: 'Answers.echo' }))).toMatchObject({ value: 'hi' });
+    });
+
+    it('keys on the instance’s identity fields as withCache does: instances with other models never share', async () => {
+      const c = cache();
+      const { Llm } = define(Cached, c);
+      const small = new Llm('small-model');
+      const large = new Llm('large-model');
+      expect(await small.generate('q')).toBe('small-model: q');
+      expect(await large.generate('q')).toBe('large-model: q');
+      expect(await new Llm('small-model').generate('q')).toBe('small-model: q');
+      expect(small.calls + large.calls).toBe(2);
+      expect(await c.get(requestKey({ identity: { model: 'large-model' }, input: ['q'] }, { namespace: 'Llm.generate' }))).toMatchObject({ value: 'large-model: q' });
     });
 
     it('keeps classes, methods and arguments apart', async () => {
@@ -113,7 +157,7 @@ describe.each(variants)('@Cached compiled by %s with %s decorators', (compiler, 
       await a.fromInstance('q');
       await a.fromInstance('q');
       expect(a.calls).toBe(1);
-      expect(await c.get(requestKey(['q'], { namespace: 'Answers.fromInstance' }))).toBeDefined();
+      expect(await c.get(requestKey({ identity: {}, input: ['q'] }, { namespace: 'Answers.fromInstance' }))).toBeDefined();
     });
 
     it('rejects with a validation CacheError when there is no cache to use', async () => {

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { createDragonflyCache } from '../../src/backends/dragonfly.js';
 import { createMemoryCache } from '../../src/backends/memory.js';
@@ -308,6 +309,140 @@ describe('withCache arguments that cannot be keyed', () => {
     await cached.run('a', { signal });
     expect(calls).toBe(4);
     expect(cacheStats(cached)).toMatchObject({ bypasses: 4, hits: 0, misses: 0 });
+  });
+});
+
+describe('withCache arguments that cannot be keyed, deeper', () => {
+  it('bypasses a signal at any depth and class instances it cannot see into, never rejecting the call', async () => {
+    let calls = 0;
+    const target = {
+      async run(input: unknown) {
+        calls++;
+        return String(calls);
+      },
+    };
+    const cached = withCache(target, { cache: createMemoryCache() });
+    const signal = new AbortController().signal;
+    class Credentials {
+      readonly #token: string;
+      constructor(token: string) {
+        this.#token = token;
+      }
+      get length() {
+        return this.#token.length;
+      }
+    }
+    for (const input of [{ deep: { deeper: [signal] } }, new Headers({ a: '1' }), new Blob(['x']), new Credentials('alice'), new Credentials('bob')]) {
+      await cached.run(input);
+    }
+    expect(calls).toBe(5);
+    expect(cacheStats(cached)).toMatchObject({ bypasses: 5, hits: 0, misses: 0, errors: 0 });
+  });
+
+  it('caches a call whose key function leaves its signal out, but never shares its upstream call', async () => {
+    let calls = 0;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const target = {
+      async run(input: string, options: { signal: AbortSignal }) {
+        calls++;
+        await gate;
+        options.signal.throwIfAborted();
+        return input;
+      },
+    };
+    const cached = withCache(target, { cache: createMemoryCache(), key: ([input]) => input });
+    const aborted = new AbortController();
+    const first = cached.run('a', { signal: aborted.signal });
+    const second = cached.run('a', { signal: new AbortController().signal });
+    aborted.abort();
+    open();
+    await expect(first).rejects.toThrow();
+    await expect(second).resolves.toBe('a');
+    expect(calls).toBe(2);
+    await cached.run('a', { signal: new AbortController().signal });
+    expect(calls).toBe(2);
+  });
+
+  it('sends a call upstream uncached when its key function throws, counting a bypass and an error', async () => {
+    const target = { async run(input: string) { return input.toUpperCase(); } };
+    const cached = withCache(target, {
+      cache: createMemoryCache(),
+      key: () => {
+        throw new Error('key function bug');
+      },
+    });
+    expect(await cached.run('a')).toBe('A');
+    expect(cacheStats(cached)).toMatchObject({ bypasses: 1, errors: 1 });
+  });
+});
+
+describe('withCache keeps the runtime type of what it wraps', () => {
+  it('refuses at wrap time a listed method that is not an async function, saying why and what to do', () => {
+    const target = {
+      promised(q: string) {
+        return Promise.resolve(q);
+      },
+      sync(q: string) {
+        return q;
+      },
+      async real(q: string) {
+        return q;
+      },
+    };
+    for (const method of ['promised', 'sync']) {
+      expect(() => withCache(target, { cache: createMemoryCache(), methods: [method] })).toThrow(
+        expect.objectContaining({ errorType: 'validation', message: expect.stringContaining(`${method} is not an async function`) }),
+      );
+    }
+    expect(() => withCache(target, { cache: createMemoryCache(), methods: ['real'] })).not.toThrow();
+  });
+
+  it('refuses the openai SDK’s create, whose APIPromise a plain Promise would replace, pointing to cachedOpenAI', () => {
+    const client = new OpenAI({ apiKey: 'test', baseURL: 'http://127.0.0.1:1/v1' });
+    expect(() => withCache(client, { cache: createMemoryCache(), methods: ['chat.completions.create'] })).toThrow(/cachedOpenAI/);
+  });
+
+  it('refuses, without methods, a target that has no async function to cache', () => {
+    const target = {
+      generate(q: string) {
+        return Promise.resolve(q);
+      },
+    };
+    expect(() => withCache(target, { cache: createMemoryCache() })).toThrow(expect.objectContaining({ errorType: 'validation', message: expect.stringContaining('generate') }));
+  });
+
+  it('says once, with a process warning, that a non-async method returning a Promise is left uncached, and counts its calls as bypasses', async () => {
+    const warnings: Error[] = [];
+    const listen = (warning: Error) => warnings.push(warning);
+    process.on('warning', listen);
+    try {
+      let calls = 0;
+      class Compiled {
+        async cached(q: string) {
+          return q;
+        }
+        // What tsc's __awaiter output or a promise-returning helper looks like at run time.
+        legacy(q: string): Promise<string> {
+          calls++;
+          return Promise.resolve(`${q} ${calls}`);
+        }
+        count(): number {
+          return calls;
+        }
+      }
+      const wrapped = withCache(new Compiled(), { cache: createMemoryCache() });
+      expect(await wrapped.legacy('a')).toBe('a 1');
+      expect(await wrapped.legacy('a')).toBe('a 2');
+      expect(wrapped.count()).toBe(2);
+      await new Promise((resolve) => setImmediate(resolve));
+      const ours = warnings.filter((w) => (w as { code?: string }).code === 'CACHEKIT_UNCACHED_METHOD');
+      expect(ours).toHaveLength(1);
+      expect(ours[0]!.message).toContain('legacy');
+      expect(cacheStats(wrapped)).toMatchObject({ bypasses: 2, hits: 0, misses: 0 });
+    } finally {
+      process.off('warning', listen);
+    }
   });
 });
 
