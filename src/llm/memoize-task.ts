@@ -3,11 +3,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CacheError } from '../core/errors.js';
 import { MAX_TTL_SECONDS } from '../core/keys.js';
 import type { Cache, ScopeOptions } from '../core/types.js';
-import { failOpen, isStored, planCall, readCached, storeResult, type CallPlan, type CallSite } from './cached-call.js';
+import { failOpen, isStored, joinFlight, planCall, readThen, storeResult, type CallPlan, type CallSite } from './cached-call.js';
 import { emptyWrapperStats, type StoredResult } from './entry.js';
 import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl } from './options.js';
 import { requestKey } from './request-key.js';
-import { SingleFlight } from './single-flight.js';
+import { SingleFlight, type Hold } from './single-flight.js';
 import { registerStats } from './wrapper-stats.js';
 
 export interface MemoizeTaskOptions<A extends unknown[], R> {
@@ -38,6 +38,8 @@ export interface MemoizeTaskOptions<A extends unknown[], R> {
   tenantId?: string;
   /** Return `false` to keep a result out of the cache (rejections never are cached). Default: cache every result. */
   shouldCache?: (result: R) => boolean;
+  /** Tokens a result cost, counted as saved on each hit. Default: `tokensOf` (OpenAI, Anthropic and AI SDK `usage` shapes). */
+  countTokens?: (result: R) => number | undefined;
 }
 
 /** When a memoized task's stored result was produced, and what it cost. */
@@ -46,7 +48,7 @@ export interface TaskMetadata {
   storedAt: number;
   /** How long the task ran, milliseconds. */
   durationMs: number;
-  /** `usage.total_tokens` of the result, when it has one. */
+  /** The tokens the result cost (see `countTokens`), when known. */
   tokens?: number;
 }
 
@@ -68,8 +70,11 @@ const MAX_WAIT_MS = 1000;
  * process sharing a Dragonfly cache: the others poll with backoff until the
  * result appears, or take the lock when it is released or expires.
  *
- * Rejections reach the caller and are never stored. A failing cache runs the
- * task unlocked (counted as an error). Read when and how long a result took
+ * Rejections reach the caller and are never stored. A cache that fails or
+ * refuses the lock (a full server) runs the task unlocked, counted as an
+ * error: nobody waits on a lock the cache did not take. The caller gets the
+ * result as soon as the task returns; storing it and then releasing the lock
+ * follow in the background. Read when and how long a result took
  * with `taskMetadata(memoized, ...args)`, the counters with `cacheStats(memoized)`.
  * Throws a `validation` CacheError at once for bad options.
  */
@@ -81,6 +86,7 @@ export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<
   checkTenant(options.tenantId);
   checkFunction(options.key, 'memoizeTask: key');
   checkFunction(options.shouldCache, 'memoizeTask: shouldCache');
+  checkFunction(options.countTokens, 'memoizeTask: countTokens');
   const { version } = options;
   if (version !== undefined && typeof version !== 'string' && typeof version !== 'number') {
     throw new CacheError('memoizeTask: version must be a string or a number', 'validation');
@@ -100,6 +106,7 @@ export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<
     ttl: options.ttl,
     tenantId: options.tenantId,
     shouldCache: options.shouldCache as ((result: unknown) => boolean) | undefined,
+    countTokens: options.countTokens as ((result: unknown) => number | undefined) | undefined,
     stats: emptyWrapperStats(),
     flights: new SingleFlight(),
   };
@@ -108,8 +115,10 @@ export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<
     try {
       return requestKey({ version: version ?? null, input: keyFn ? keyFn(...args) : args }, { namespace });
     } catch (error) {
-      if (error instanceof CacheError && error.errorType === 'serialization') return undefined;
-      throw error;
+      if (error instanceof CacheError && error.errorType === 'validation') throw error;
+      // An argument the key cannot encode, or a key function that threw: uncached, never failed.
+      if (!(error instanceof CacheError)) site.stats.errors++;
+      return undefined;
     }
   };
   const waitCap = Math.min(MAX_WAIT_MS, lockTtl * 250);
@@ -122,10 +131,17 @@ export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<
       site.stats.bypasses++;
       return task();
     }
-    const hit = await readCached(site, plan, key);
-    if (hit) return hit.value as R;
-    const flight = `${plan.tenantId ?? ''}\u0000${key}`;
-    return site.flights.run(flight, () => runLocked(site, plan, key, lockTtl, waitCap, task)) as Promise<R>;
+    const joined = joinFlight<R>(site, plan, key);
+    if (joined) return joined;
+    return readThen(site, plan, key, (hit, failed) => {
+      if (hit) return hit.value as R;
+      const started = site.flights.join<R>(plan.tenantId, key, plan.control?.refresh === true);
+      if (started) return started.answer;
+      return site.flights.run(plan.tenantId, key, (hold) =>
+        // A cache that just failed a read would fail the lock too, only later: run unlocked now.
+        failed ? produce(site, plan, key, task, hold, () => {}) : runLocked(site, plan, key, lockTtl, waitCap, task, hold),
+      );
+    });
   };
   memos.set(memoized, { site, keyOf });
   registerStats(memoized, site.stats);
@@ -152,14 +168,55 @@ function scope(plan: CallPlan): ScopeOptions | undefined {
   return plan.tenantId === undefined ? undefined : { tenantId: plan.tenantId };
 }
 
-async function produce<R>(site: CallSite<unknown>, plan: CallPlan, key: string, task: () => Promise<R>): Promise<R> {
+// Lock tokens are `<this process>:<call>`: a waiter that finds a lock of its
+// own process that no live call holds knows it is stale (an `add` that timed
+// out and landed later) and need not wait out its lockTtl.
+const PROCESS_TAG = randomUUID();
+const liveTokens = new Set<string>();
+// Releasing a lock is retried while the cache is unreachable, for at most the lock's TTL.
+const FIRST_RELEASE_RETRY_MS = 100;
+
+function isOutage(error: unknown): boolean {
+  return error instanceof CacheError && (error.errorType === 'connection' || error.errorType === 'timeout');
+}
+
+/**
+ * Runs the task and stores its result; `after` (the lock's release) is sent
+ * right behind the write, never delaying the caller. On one connection the
+ * server applies them in that order, so a waiter never finds neither result
+ * nor lock; both are in flight before the caller can close the cache.
+ */
+async function produce<R>(
+  site: CallSite<unknown>,
+  plan: CallPlan,
+  key: string,
+  task: () => Promise<R>,
+  hold: Hold<R> | undefined,
+  after: () => void,
+): Promise<R> {
   const started = performance.now();
-  const value = await task();
-  await storeResult(site, plan, key, value, performance.now() - started);
+  let value: R;
+  try {
+    value = await task();
+  } catch (error) {
+    after();
+    throw error;
+  }
+  const held = storeResult(site, plan, key, value, performance.now() - started);
+  if (held) hold?.(value, held);
+  after();
   return value;
 }
 
-async function runLocked<R>(site: CallSite<unknown>, plan: CallPlan, key: string, lockTtl: number, waitCap: number, task: () => Promise<R>): Promise<R> {
+async function runLocked<R>(
+  site: CallSite<unknown>,
+  plan: CallPlan,
+  key: string,
+  lockTtl: number,
+  waitCap: number,
+  task: () => Promise<R>,
+  hold: Hold<R>,
+): Promise<R> {
   const { cache } = site;
   const lockKey = `${key}:lock`;
   const scoped = scope(plan);
@@ -171,42 +228,73 @@ async function runLocked<R>(site: CallSite<unknown>, plan: CallPlan, key: string
     const stored = await cache.get(key, scoped);
     return isStored(stored) && stored.storedAt > since ? (stored as StoredResult<R>) : undefined;
   };
+  const release = (token: string) => releaseLock(site, lockKey, token, scoped, lockTtl);
   let wait = FIRST_WAIT_MS;
   for (;;) {
-    const token = randomUUID();
+    const token = `${PROCESS_TAG}:${randomUUID()}`;
     let acquired: boolean;
     try {
       acquired = await cache.add(lockKey, token, { ttl: lockTtl, ...scoped });
     } catch (error) {
+      // Refused (a full server) or unreachable: never wait on a lock the cache would not take.
       failOpen(site.stats, error);
-      return produce(site, plan, key, task);
+      // An `add` that timed out may still land: clean up as if it had, since only we hold the token.
+      return produce(site, plan, key, task, hold, isOutage(error) ? () => release(token) : () => {});
     }
     if (acquired) {
+      liveTokens.add(token);
+      let done: StoredResult<R> | undefined;
       try {
         // Another process may have stored the result and released the lock since our read.
-        const done = refresh ? undefined : await fresh().catch((error: unknown) => failOpen(site.stats, error));
-        if (done) return done.value;
-        return await produce(site, plan, key, task);
-      } finally {
-        await cache.deleteIfEquals(lockKey, token, scoped).catch(() => {
-          // Unreleased, the lock still expires after lockTtl.
-          site.stats.errors++;
-        });
+        done = refresh ? undefined : await fresh().catch((error: unknown) => void failOpen(site.stats, error));
+      } catch (error) {
+        release(token);
+        throw error;
       }
+      if (done) {
+        release(token);
+        return done.value;
+      }
+      // The lock is released once the result is stored, so a waiter never finds neither.
+      return produce(site, plan, key, task, hold, () => release(token));
     }
     for (;;) {
       await sleep(wait);
       wait = Math.min(wait * 1.5, waitCap);
-      let held: boolean;
+      let holder: unknown;
       try {
         const done = await fresh();
         if (done) return done.value;
-        held = (await cache.get(lockKey, scoped)) !== undefined;
+        holder = await cache.get(lockKey, scoped);
       } catch (error) {
         failOpen(site.stats, error);
-        return produce(site, plan, key, task);
+        return produce(site, plan, key, task, hold, () => {});
       }
-      if (!held) break;
+      if (holder === undefined) break;
+      if (typeof holder === 'string' && holder.startsWith(`${PROCESS_TAG}:`) && !liveTokens.has(holder)) {
+        // Ours, and no call of ours holds it: nobody will ever release it but us.
+        await cache.deleteIfEquals(lockKey, holder, scoped).catch((error: unknown) => void failOpen(site.stats, error));
+        break;
+      }
     }
   }
+}
+
+/** Deletes the lock if it still holds `token`, retrying while the cache is unreachable. */
+function releaseLock(site: CallSite<unknown>, lockKey: string, token: string, scoped: ScopeOptions | undefined, lockTtl: number): void {
+  const giveUpAt = Date.now() + lockTtl * 1000;
+  let retryMs = FIRST_RELEASE_RETRY_MS;
+  const attempt = (): void => {
+    site.cache.deleteIfEquals(lockKey, token, scoped).then(
+      () => liveTokens.delete(token),
+      (error: unknown) => {
+        site.stats.errors++;
+        // Unreleased, the lock still expires after lockTtl.
+        if (!isOutage(error) || Date.now() + retryMs > giveUpAt) return void liveTokens.delete(token);
+        setTimeout(attempt, retryMs).unref();
+        retryMs = Math.min(retryMs * 2, 2000);
+      },
+    );
+  };
+  attempt();
 }

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createDragonflyCache } from '../../src/backends/dragonfly.js';
 import { createMemoryCache } from '../../src/backends/memory.js';
 import { CacheError } from '../../src/core/errors.js';
 import { withCacheControl } from '../../src/llm/cache-control.js';
@@ -12,6 +13,7 @@ import { cacheStats } from '../../src/llm/wrapper-stats.js';
 import { createFailingCache } from '../helpers/failing-cache.js';
 import { describeEachBackend } from '../helpers/llm-backends.js';
 import { REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
+import { outages, RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
 
 interface Task {
   id: string;
@@ -168,6 +170,57 @@ describe('memoizeTask without a working cache', () => {
     await memoized({ id: 't', goal: 'g' });
     expect(state.runs).toBe(2);
     expect(cacheStats(memoized).errors).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe.skipIf(!redisServerInstalled)('memoizeTask on a redis-server that hangs or fills up (own server)', () => {
+  stopRedisServersAfterAll();
+
+  it('does not wait out lockTtl for a lock whose add timed out and landed later, after its task failed', { timeout: 20_000 }, async () => {
+    // The soak's finding: the lock's add times out on a hung server, the server applies it
+    // when it resumes, the task fails so no result is stored, and the next call waited 30 s.
+    const server = await RedisServer.start();
+    const cache = await createDragonflyCache({ url: server.url, commandTimeout: 300, keyPrefix: 'memo-late-lock' });
+    try {
+      let runs = 0;
+      const flaky = memoizeTask(
+        async function flaky(goal: string) {
+          runs++;
+          if (runs === 1) throw new Error('the first run fails');
+          return `done: ${goal}`;
+        },
+        { cache, lockTtl: 30 },
+      );
+      // Reads go through, writes (the lock's SET NX) wait until the pause ends: the add times out, then lands.
+      await server.command('CLIENT', 'PAUSE', '800', 'WRITE');
+      await expect(flaky('report')).rejects.toThrow('the first run fails');
+      await sleep(1000);
+      const started = performance.now();
+      expect(await flaky('report')).toBe('done: report');
+      expect(performance.now() - started).toBeLessThan(2000);
+      expect(runs).toBe(2);
+    } finally {
+      await cache.close();
+      await server.stop();
+    }
+  });
+
+  it('answers a miss on a full server from the task at once: a refused lock is never waited on', { timeout: 20_000 }, async () => {
+    const server = await RedisServer.start({ maxmemory: 4 * 1024 * 1024 });
+    const cache = await createDragonflyCache({ url: server.url, commandTimeout: 300, keyPrefix: 'memo-full' });
+    try {
+      await outages.fill(server, 300);
+      const { state, executeTask } = agent();
+      const memoized = memoizeTask(executeTask, { cache, lockTtl: 30 });
+      const started = performance.now();
+      for (let i = 0; i < 5; i++) expect(await memoized({ id: `full-${i}`, goal: 'after the fill' })).toMatchObject({ taskId: `full-${i}` });
+      expect(performance.now() - started).toBeLessThan(2000);
+      expect(state.runs).toBe(5);
+      expect(cacheStats(memoized).errors).toBeGreaterThanOrEqual(5);
+    } finally {
+      await cache.close();
+      await server.stop();
+    }
   });
 });
 

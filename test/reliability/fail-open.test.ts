@@ -46,24 +46,33 @@ function wrappers(cache: Cache): Record<string, Call> {
   };
 }
 
-/** Each wrapper called with random questions; right when it equals upstream's answer. */
-function checked(calls: Record<string, Call>): Record<string, CheckedCall> {
+let asked = 0;
+
+/**
+ * Each wrapper called with random questions; right when it equals upstream's answer.
+ * `fresh` questions are never asked twice, so every call is a miss that must store.
+ */
+function checked(calls: Record<string, Call>, fresh: boolean): Record<string, CheckedCall> {
   return Object.fromEntries(
     Object.entries(calls).map(([name, call]) => [
       name,
       async () => {
-        const question = `q${Math.floor(Math.random() * 20)}`;
+        const question = fresh ? `fresh${asked++}` : `q${Math.floor(Math.random() * 20)}`;
         return JSON.stringify(await call(question)) === JSON.stringify(upstreamAnswer(name, question));
       },
     ]),
   );
 }
 
-async function faultUnderCalls(name: string, fault: (server: RedisServer) => Promise<void>, options: { maxmemory?: number } = {}) {
+async function faultUnderCalls(
+  name: string,
+  fault: (server: RedisServer) => Promise<void>,
+  options: { maxmemory?: number; fresh?: boolean; slowestMs?: number } = {},
+) {
   const server = await RedisServer.start(options);
   const cache = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'failopen' });
   try {
-    const load = callers(checked(wrappers(cache)));
+    const load = callers(checked(wrappers(cache), options.fresh === true));
     await sleep(300);
     await fault(server);
     await sleep(300);
@@ -74,6 +83,7 @@ async function faultUnderCalls(name: string, fault: (server: RedisServer) => Pro
     expect(tally.escaped).toBe(0);
     expect(tally.wrong).toBe(0);
     expect(tally.calls).toBeGreaterThan(0);
+    if (options.slowestMs !== undefined) expect(tally.maxMs).toBeLessThan(options.slowestMs);
   } finally {
     await cache.close();
     await server.stop();
@@ -85,19 +95,21 @@ describe.skipIf(!redisServerInstalled)('LLM wrappers on a Dragonfly cache keep a
     await faultUnderCalls('SIGKILL 1.5 s + restart', (server) => outages.killAndRestart(server, 1500));
   });
 
-  it('SIGSTOP and SIGCONT: no exception reaches a caller, every answer is upstream’s', async () => {
-    await faultUnderCalls('SIGSTOP 2.5 s + SIGCONT', (server) => outages.pauseFor(server, 2500));
+  it('SIGSTOP and SIGCONT: no exception reaches a caller, every answer is upstream’s, none waits much past one commandTimeout', async () => {
+    // A miss waits for its read's timeout only: the write (and memoizeTask's lock) never holds the caller.
+    await faultUnderCalls('SIGSTOP 2.5 s + SIGCONT', (server) => outages.pauseFor(server, 2500), { slowestMs: COMMAND_TIMEOUT + 150 });
   });
 
   it('CLIENT KILL: no exception reaches a caller, every answer is upstream’s', async () => {
     await faultUnderCalls('CLIENT KILL x3', (server) => outages.killClientsThrice(server));
   });
 
-  it('a server full under noeviction: no exception reaches a caller, every answer is upstream’s', async () => {
-    await faultUnderCalls(
-      'maxmemory 4 MB full (noeviction)',
-      (server) => outages.fill(server, COMMAND_TIMEOUT),
-      { maxmemory: 4 * 1024 * 1024 },
-    );
+  it('a server full under noeviction: every call a miss, no exception reaches a caller, every answer is upstream’s, none hangs', async () => {
+    // Fresh questions: each call must store (and memoizeTask lock) on a server that refuses writes.
+    await faultUnderCalls('maxmemory 4 MB full (noeviction), misses only', (server) => outages.fill(server, COMMAND_TIMEOUT), {
+      maxmemory: 4 * 1024 * 1024,
+      fresh: true,
+      slowestMs: COMMAND_TIMEOUT + 150,
+    });
   });
 });
