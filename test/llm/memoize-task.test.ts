@@ -12,6 +12,7 @@ import { cacheStats } from '../../src/llm/wrapper-stats.js';
 import { createFailingCache } from '../helpers/failing-cache.js';
 import { describeEachBackend } from '../helpers/llm-backends.js';
 import { REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
+import { describeWith } from '../helpers/skips.js';
 
 interface Task {
   id: string;
@@ -226,7 +227,7 @@ async function until(check: () => Promise<boolean>, what: string): Promise<void>
   }
 }
 
-describe.skipIf(!redisAvailable)('memoizeTask across processes on Redis', () => {
+describeWith('redis')('memoizeTask across processes on Redis', () => {
   const started: Worker[] = [];
   const redis = redisAvailable ? new Redis(REDIS_URL) : undefined;
   afterEach(async () => {
