@@ -1,15 +1,26 @@
 import { defineConfig } from 'tsup';
 
+// One entry per sub-path export. Adding `cachekit/<name>`: one line here, plus
+// its line in package.json's `exports` and `typesVersions` (test/package checks
+// that the three agree, and runs publint and attw on every export).
+export const entries = {
+  index: 'src/index.ts',
+  openai: 'integrations/openai/index.ts',
+};
+
 export default defineConfig({
-  entry: { index: 'src/index.ts', openai: 'integrations/openai/index.ts' },
+  entry: entries,
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,
-  sourcemap: true,
-  target: 'node20',
-  external: ['openai'],
-  // Both entries must share one copy of the per-call context (AsyncLocalStorage)
-  // and the stats registry, in CJS too, or withCacheControl from 'cachekit'
-  // would not reach cachedOpenAI from 'cachekit/openai'.
+  // No source maps: dist is plain, unminified JavaScript whose stack traces
+  // already read well, and the maps were 60% of the tarball.
+  sourcemap: false,
+  target: 'node22',
+  // Peer dependencies (openai, and the SDKs of later integrations) are
+  // external automatically, sub-paths (`openai/core/...`) included.
+  // Shared modules go to one chunk per format, so the entries share one copy
+  // of the engine; the per-call context and the stats registry are shared even
+  // across copies (the ESM and CJS builds in one process) through globalThis.
   splitting: true,
 });

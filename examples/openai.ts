@@ -7,7 +7,7 @@
 import OpenAI from 'openai';
 import { cachedOpenAI, cacheStats } from '../integrations/openai/index.js';
 import { openCache, timed } from './support/demo.js';
-import { startOpenAIWireServer, type WireServer } from './support/openai-wire-server.js';
+import { startOpenAIWireServer, type WireServer } from '../test/helpers/openai-wire-server.js';
 
 async function main(): Promise<void> {
   const { OPENAI_BASE_URL, OPENAI_API_KEY } = process.env;

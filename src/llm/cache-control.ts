@@ -15,7 +15,11 @@ export interface CacheControl {
   tenantId?: string;
 }
 
-const storage = new AsyncLocalStorage<CacheControl>();
+// One store per process, shared by every copy of cachekit loaded in it (the ESM
+// and CommonJS builds side by side, or two installs): a control set through one
+// copy must reach wrappers made by another. Versioned, so a future copy with an
+// incompatible CacheControl shape gets its own.
+const storage: AsyncLocalStorage<CacheControl> = ((globalThis as Record<symbol, unknown>)[Symbol.for('cachekit.cache-control.v1')] ??= new AsyncLocalStorage<CacheControl>()) as AsyncLocalStorage<CacheControl>;
 
 /**
  * Runs `fn` with per-call cache controls. The wrapped functions keep their own

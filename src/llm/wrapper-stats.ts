@@ -3,7 +3,10 @@ import type { WrapperStats } from './entry.js';
 
 // Stats live beside the wrapper, not on it, so a wrapped object keeps exactly
 // its caller's type and no property of ours can shadow one of the target's.
-const registry = new WeakMap<object, WrapperStats>();
+// One registry per process, shared by every copy of cachekit loaded in it (ESM
+// and CommonJS builds side by side), so cacheStats from one copy reads wrappers
+// made by another; versioned like the per-call context.
+const registry: WeakMap<object, WrapperStats> = ((globalThis as Record<symbol, unknown>)[Symbol.for('cachekit.wrapper-stats.v1')] ??= new WeakMap<object, WrapperStats>()) as WeakMap<object, WrapperStats>;
 
 /** Makes `stats` readable through `cacheStats(wrapper)`. */
 export function registerStats(wrapper: object, stats: WrapperStats): void {

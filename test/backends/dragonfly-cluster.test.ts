@@ -3,12 +3,12 @@ import type { Cluster } from 'ioredis';
 import { createDragonflyCache } from '../../src/backends/dragonfly.js';
 import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-cluster.js';
 import { uniquePrefix } from '../helpers/redis.js';
-import { redisServerInstalled } from '../helpers/redis-server.js';
 import { registerCacheBehaviourSuite } from './behaviour-suite.js';
+import { describeWith } from '../helpers/skips.js';
 
 // The whole contract on a real three-master Redis Cluster: batches, scripts and
 // scans must be grouped by hash slot and visit every master.
-describe.skipIf(!redisServerInstalled)('dragonfly backend on a Redis Cluster (ioredis Cluster client)', () => {
+describeWith('redis-server')('dragonfly backend on a Redis Cluster (ioredis Cluster client)', () => {
   let cluster: RedisClusterHandle;
   const clients: Cluster[] = [];
   beforeAll(async () => {

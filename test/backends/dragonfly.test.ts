@@ -4,11 +4,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDragonflyCache, type DragonflyCacheOptions } from '../../src/backends/dragonfly.js';
 import { DragonflyConnectionError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
-import { REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
-import { freePort, RedisServer, redisServerInstalled } from '../helpers/redis-server.js';
+import { REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { freePort, RedisServer } from '../helpers/redis-server.js';
 import { expectCacheError, registerCacheBehaviourSuite } from './behaviour-suite.js';
+import { describeWith } from '../helpers/skips.js';
 
-describe.skipIf(!redisAvailable)('dragonfly backend on the Redis at REDIS_URL', () => {
+describeWith('redis')('dragonfly backend on the Redis at REDIS_URL', () => {
   registerCacheBehaviourSuite('dragonfly', (options) => createDragonflyCache({ url: REDIS_URL, keyPrefix: uniquePrefix('suite'), ...options }));
 });
 
@@ -24,7 +25,7 @@ async function scanAll(client: Redis, match: string): Promise<string[]> {
   return [...new Set(found)].sort();
 }
 
-describe.skipIf(!redisAvailable)('dragonfly backend specifics', () => {
+describeWith('redis')('dragonfly backend specifics', () => {
   let admin: Redis;
   const caches: Cache[] = [];
   async function open(options: DragonflyCacheOptions = {}): Promise<Cache> {
@@ -186,7 +187,7 @@ describe.skipIf(!redisAvailable)('dragonfly backend specifics', () => {
   });
 });
 
-describe.skipIf(!redisServerInstalled)('dragonfly backend batches, counted on a private redis-server', () => {
+describeWith('redis-server')('dragonfly backend batches, counted on a private redis-server', () => {
   let server: RedisServer;
   let admin: Redis;
   let cache: Cache;

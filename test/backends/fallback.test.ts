@@ -4,7 +4,8 @@ import { createFallbackCache } from '../../src/backends/fallback.js';
 import { createMemoryCache } from '../../src/backends/memory.js';
 import { CacheError, DragonflyConnectionError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
-import { RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+import { RedisServer, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+import { describeWith } from '../helpers/skips.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -201,7 +202,7 @@ describe('createFallbackCache', () => {
   });
 });
 
-describe.skipIf(!redisServerInstalled)('createFallbackCache in front of a real redis-server that dies and comes back', () => {
+describeWith('redis-server')('createFallbackCache in front of a real redis-server that dies and comes back', () => {
   stopRedisServersAfterAll();
   const report: string[] = [];
   afterAll(() => {

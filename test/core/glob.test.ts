@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileGlob } from '../../src/core/glob.js';
-import { RedisServer, redisServerInstalled } from '../helpers/redis-server.js';
+import { RedisServer } from '../helpers/redis-server.js';
+import { describeWith } from '../helpers/skips.js';
 
 describe('compileGlob (Redis stringmatchlen, byte for byte)', () => {
   const cases: [string, string, boolean][] = [
@@ -38,7 +39,7 @@ describe('compileGlob (Redis stringmatchlen, byte for byte)', () => {
   });
 });
 
-describe.skipIf(!redisServerInstalled)('compileGlob agrees with SCAN MATCH on a real Redis', () => {
+describeWith('redis-server')('compileGlob agrees with SCAN MATCH on a real Redis', () => {
   let server: RedisServer;
   let client: Redis;
   beforeAll(async () => {

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { createDragonflyCache } from '../../src/backends/dragonfly.js';
 import { createMemoryCache } from '../../src/backends/memory.js';
 import type { Cache, ScopeOptions } from '../../src/core/types.js';
-import { REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
+import { REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { itWith } from '../helpers/skips.js';
 
 // Characters that break naive `tenant:key` concatenation, percent-encoding or glob scoping.
 const nastyChar = fc.constantFrom(':', '*', '?', '[', ']', '\\', '{', '}', '%', '2', 'A', 'a', 'b', 'é', '🙂', '_', 't', 'g', '-', '.', ' ');
@@ -116,7 +117,7 @@ describe('tenant isolation (property)', () => {
     );
   });
 
-  it.skipIf(!redisAvailable)('on Redis: no operation of one scope changes what another tenant or the untenanted scope observes', async () => {
+  itWith('redis')('on Redis: no operation of one scope changes what another tenant or the untenanted scope observes', async () => {
     await fc.assert(
       isolationProperty(() => createDragonflyCache({ url: REDIS_URL, keyPrefix: uniquePrefix('iso') })),
       { numRuns: 40 },

@@ -1,2 +1,2 @@
-// The OpenAI wire-format server lives with the examples, which run it offline; tests reuse it.
-export { startOpenAIWireServer, type WireEndpoint, type WireServer, type WireServerOptions } from '../../examples/support/openai-wire-server.js';
+// The OpenAI wire-format server is test infrastructure; the examples borrow it to run offline.
+export { startOpenAIWireServer, type WireEndpoint, type WireServer, type WireServerOptions } from './openai-wire-server.js';

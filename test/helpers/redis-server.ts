@@ -1,10 +1,15 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection, createServer } from 'node:net';
-import { afterAll } from 'vitest';
+import { afterAll, inject } from 'vitest';
 import { createDragonflyCache } from '../../src/backends/dragonfly.js';
 
-/** Whether a `redis-server` binary is on PATH, for tests that start and hurt their own. */
-export const redisServerInstalled: boolean = spawnSync('redis-server', ['--version']).status === 0;
+/**
+ * Whether a `redis-server` binary is on PATH (found by test/global-setup.ts), for
+ * tests that start and hurt their own. Declare such tests with
+ * `describeWith('redis-server')` / `itWith('redis-server')` (test/helpers/skips.ts),
+ * which report the skip, rather than reading this.
+ */
+export const redisServerInstalled: boolean = inject('redisServerInstalled');
 
 export interface RedisServerOptions {
   /** `maxmemory` in bytes (with `maxmemoryPolicy`); default: none. */

@@ -1,33 +1,16 @@
-import { Redis } from 'ioredis';
-
-/** Where the shared Redis for the suite lives. */
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-async function probe(): Promise<boolean> {
-  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.ping();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
+import { inject } from 'vitest';
 
 /**
- * Whether the Redis part of the suite runs. Without a server it is skipped
- * loudly, except on CI (`CI=true`), where a missing Redis fails the run.
+ * The Redis for the suite: the throwaway `redis-server` test/global-setup.ts
+ * started, or the one REDIS_URL named. When there is none, tests that need it
+ * are declared with `describeWith('redis')` / `itWith('redis')`
+ * (test/helpers/skips.ts) and skipped loudly; this is then a port nothing
+ * listens on.
  */
-export const redisAvailable: boolean = await probe();
+export const REDIS_URL: string = inject('redisUrl') ?? 'redis://127.0.0.1:1';
 
-if (!redisAvailable) {
-  const message = `No Redis answers at ${REDIS_URL}: the Redis tests are SKIPPED. Start one with: redis-server --daemonize yes --port 6379 --save "" --appendonly no`;
-  if (process.env.CI === 'true') throw new Error(`${message} (CI=true: failing instead of skipping)`);
-  console.warn(`\n*** ${message} ***\n`);
-}
+/** Whether a Redis answers for the suite. Declare tests with `describeWith('redis')` rather than reading this. */
+export const redisAvailable: boolean = inject('redisUrl') !== null;
 
 let counter = 0;
 /** A key prefix no other test (or test file, or run) uses, so files can run in parallel on one server. */

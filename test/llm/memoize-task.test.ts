@@ -13,7 +13,8 @@ import { cacheStats } from '../../src/llm/wrapper-stats.js';
 import { createFailingCache } from '../helpers/failing-cache.js';
 import { describeEachBackend } from '../helpers/llm-backends.js';
 import { REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
-import { outages, RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+import { outages, RedisServer, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+import { describeWith } from '../helpers/skips.js';
 
 interface Task {
   id: string;
@@ -173,7 +174,7 @@ describe('memoizeTask without a working cache', () => {
   });
 });
 
-describe.skipIf(!redisServerInstalled)('memoizeTask on a redis-server that hangs or fills up (own server)', () => {
+describeWith('redis-server')('memoizeTask on a redis-server that hangs or fills up (own server)', () => {
   stopRedisServersAfterAll();
 
   it('does not wait out lockTtl for a lock whose add timed out and landed later, after its task failed', { timeout: 20_000 }, async () => {
@@ -279,7 +280,7 @@ async function until(check: () => Promise<boolean>, what: string): Promise<void>
   }
 }
 
-describe.skipIf(!redisAvailable)('memoizeTask across processes on Redis', () => {
+describeWith('redis')('memoizeTask across processes on Redis', () => {
   const started: Worker[] = [];
   const redis = redisAvailable ? new Redis(REDIS_URL) : undefined;
   afterEach(async () => {

@@ -10,7 +10,8 @@ import { withCache } from '../../src/llm/with-cache.js';
 import { cacheStats } from '../../src/llm/wrapper-stats.js';
 import { createFailingCache } from '../helpers/failing-cache.js';
 import { describeEachBackend } from '../helpers/llm-backends.js';
-import { RedisServer, redisServerInstalled } from '../helpers/redis-server.js';
+import { RedisServer } from '../helpers/redis-server.js';
+import { itWith } from '../helpers/skips.js';
 
 /** The guide's gateway: `gateway.generate("What is AI?")`, with a private field so `this` must be the real object. */
 class Gateway {
@@ -271,7 +272,7 @@ describe('withCache without a working cache', () => {
     expect(cacheStats(cached)).toMatchObject({ hits: 0, misses: 2, errors: 4 });
   });
 
-  it.skipIf(!redisServerInstalled)('keeps answering when the Dragonfly server is killed mid-run', async () => {
+  itWith('redis-server')('keeps answering when the Dragonfly server is killed mid-run', async () => {
     const server = await RedisServer.start();
     const c = await createDragonflyCache({ url: server.url, keyPrefix: 'outage', commandTimeout: 200 });
     try {

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { createDragonflyCache } from '../../src/backends/dragonfly.js';
 import { CacheError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
-import { RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+import { RedisServer, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+import { describeWith } from '../helpers/skips.js';
 
 const SECRET = 's3cret';
 
@@ -23,7 +24,7 @@ async function rejection(work: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a rejection');
 }
 
-describe.skipIf(!redisServerInstalled)('credentials never appear in errors or stats', () => {
+describeWith('redis-server')('credentials never appear in errors or stats', () => {
   it('an unreachable server given as a URL with user info: the rejection does not contain the password', async () => {
     const server = await RedisServer.start();
     const port = server.port;

@@ -3,8 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cacheStats, cachedOpenAI } from '../../integrations/openai/index.js';
 import { createDragonflyCache } from '../../src/backends/dragonfly.js';
 import { callers, type CheckedCall } from '../helpers/caller-load.js';
-import { outages, RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+import { outages, RedisServer, stopRedisServersAfterAll } from '../helpers/redis-server.js';
 import { startOpenAIWireServer, type WireServer } from '../helpers/openai-server.js';
+import { describeWith } from '../helpers/skips.js';
 
 /**
  * The sibling of fail-open.test.ts for `cachedOpenAI`: the real `openai` SDK
@@ -125,7 +126,7 @@ async function faultUnderCalls(
   }
 }
 
-describe.skipIf(!redisServerInstalled)('cachedOpenAI on a Dragonfly cache keeps answering from upstream during faults', () => {
+describeWith('redis-server')('cachedOpenAI on a Dragonfly cache keeps answering from upstream during faults', () => {
   it('SIGKILL and restart: no exception reaches a caller of chat, stream or embeddings, every answer is upstream’s', async () => {
     await faultUnderCalls('SIGKILL 1.5 s + restart', (redis) => outages.killAndRestart(redis, 1500));
   });

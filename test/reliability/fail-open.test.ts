@@ -6,7 +6,8 @@ import { cachedRag } from '../../src/llm/cached-rag.js';
 import { memoizeTask } from '../../src/llm/memoize-task.js';
 import { withCache } from '../../src/llm/with-cache.js';
 import { callers, type CheckedCall } from '../helpers/caller-load.js';
-import { outages, RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+import { outages, RedisServer, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+import { describeWith } from '../helpers/skips.js';
 
 const COMMAND_TIMEOUT = 300;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -90,7 +91,7 @@ async function faultUnderCalls(
   }
 }
 
-describe.skipIf(!redisServerInstalled)('LLM wrappers on a Dragonfly cache keep answering from upstream during faults', () => {
+describeWith('redis-server')('LLM wrappers on a Dragonfly cache keep answering from upstream during faults', () => {
   it('SIGKILL and restart: no exception reaches a caller, every answer is upstream’s', async () => {
     await faultUnderCalls('SIGKILL 1.5 s + restart', (server) => outages.killAndRestart(server, 1500));
   });

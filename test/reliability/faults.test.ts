@@ -3,7 +3,8 @@ import { createDragonflyCache } from '../../src/backends/dragonfly.js';
 import { CacheError, DragonflyConnectionError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
 import { figures, MixedLoad } from '../helpers/mixed-load.js';
-import { RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+import { RedisServer, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+import { describeWith } from '../helpers/skips.js';
 
 // Short enough to keep the file fast, long enough for a loaded 2-core CI box.
 const COMMAND_TIMEOUT = 300;
@@ -79,7 +80,7 @@ async function underLoad(
   }
 }
 
-describe.skipIf(!redisServerInstalled)('Dragonfly backend under faults (own redis-server)', () => {
+describeWith('redis-server')('Dragonfly backend under faults (own redis-server)', () => {
   it('SIGKILL mid-load: operations fail fast with connection errors and succeed again after a restart', async () => {
     const { load } = await underLoad(
       'SIGKILL + restart',

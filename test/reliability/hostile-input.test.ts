@@ -8,7 +8,8 @@ import { MAX_KEY_LENGTH, MAX_TENANT_LENGTH } from '../../src/core/keys.js';
 import type { Cache, ScopeOptions } from '../../src/core/types.js';
 import { expectCacheError } from '../backends/behaviour-suite.js';
 import { describeEachBackend } from '../helpers/llm-backends.js';
-import { REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
+import { REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { describeWith } from '../helpers/skips.js';
 
 /** Repeats `chars` until exactly `length` UTF-16 code units, never splitting a surrogate pair. */
 function exactly(length: number, chars: string[]): string {
@@ -304,7 +305,7 @@ describe('memory: values at and over maxBytes', () => {
   });
 });
 
-describe.skipIf(!redisAvailable)('Redis: huge values and foreign data under the prefix', () => {
+describeWith('redis')('Redis: huge values and foreign data under the prefix', () => {
   let admin: Redis;
   beforeAll(() => {
     admin = new Redis(REDIS_URL);

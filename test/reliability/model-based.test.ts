@@ -3,7 +3,8 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createDragonflyCache } from '../../src/backends/dragonfly.js';
 import { createMemoryCache } from '../../src/backends/memory.js';
 import type { Cache, ScopeOptions } from '../../src/core/types.js';
-import { REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
+import { REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { itWith } from '../helpers/skips.js';
 
 /**
  * Model-based tests: random sequences of operations run against a backend and
@@ -343,7 +344,7 @@ describe('model-based: random operation sequences answer exactly as the referenc
     figures.push(`  memory: ${runs} runs, ${commandsRun} commands (incl. clock ticks and shrinking, if any)`);
   });
 
-  it.skipIf(!redisAvailable)('Redis, over every scope (long TTLs: expiry is left to the memory run)', async () => {
+  itWith('redis')('Redis, over every scope (long TTLs: expiry is left to the memory run)', async () => {
     const runs = 200;
     commandsRun = 0;
     await fc.assert(

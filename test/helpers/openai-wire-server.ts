@@ -1,6 +1,6 @@
-// A local HTTP server that speaks the OpenAI wire format, so the examples run
-// offline and the tests drive the real `openai` SDK. Answers are deterministic
-// functions of the request, except ids, which count upstream calls: a cached
+// A local HTTP server that speaks the OpenAI wire format, so the tests drive the
+// real `openai` SDK offline (and `npm run demo`'s examples borrow it). Answers
+// are deterministic functions of the request, except ids, which count upstream calls: a cached
 // answer is recognised by carrying an earlier id.
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
