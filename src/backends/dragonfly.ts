@@ -1,7 +1,8 @@
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { CacheError, DragonflyConnectionError } from '../core/errors.js';
-import { checkKey, checkPattern, defaultTtlMs, entriesOf, keysOf, scopeOf, ttlMs } from '../core/keys.js';
+import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, defaultTtlMs, entriesOf, keysOf, scopeOf, ttlMs } from '../core/keys.js';
+import { checkOptions, describeType, describeValue } from '../core/options.js';
 import { decode, encode } from '../core/serialization.js';
 import { CounterSet, toStats } from '../core/stats.js';
 import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '../core/types.js';
@@ -54,40 +55,107 @@ type ScriptClient = Client & {
   ckDeleteIfEquals(key: string, expected: string): Promise<number>;
 };
 
+const OPTIONS = [
+  'host',
+  'port',
+  'password',
+  'username',
+  'db',
+  'url',
+  'tls',
+  'client',
+  'defaultTtl',
+  'keyPrefix',
+  'connectTimeout',
+  'commandTimeout',
+] as const;
+const WHERE = 'createDragonflyCache';
+
+function invalid(message: string): CacheError {
+  return new CacheError(`${WHERE}: ${message}`, 'validation');
+}
+
 function positiveMs(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new CacheError(`${name} must be a positive number of milliseconds, got ${String(value)}`, 'validation');
+    throw invalid(`${name} must be a positive number of milliseconds, got ${describeValue(value)}`);
   }
   return value;
+}
+
+// Schemes worth naming in a message; anything else may be part of a mistyped URL holding credentials.
+const NAMED_SCHEMES = new Set(['http:', 'https:', 'unix:', 'tcp:', 'ws:', 'wss:', 'file:']);
+
+/**
+ * Checks how to reach the server before ioredis sees it: ioredis reads an
+ * `http://` URL as a unix socket path and a string port as a path too, and
+ * connects to db 0 when SELECT fails. Passwords and URLs never reach a message.
+ */
+function checkConnection(options: DragonflyCacheOptions): void {
+  const { url, host, port, password, username, tls, client } = options;
+  if (client !== undefined && !(client instanceof Redis) && !(client instanceof Cluster)) {
+    throw invalid(`client must be an ioredis Redis or Cluster, got ${describeType(client)}`);
+  }
+  if (url !== undefined) {
+    if (typeof url !== 'string') throw invalid(`url must be a redis:// or rediss:// URL string, got ${describeType(url)}`);
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw invalid('url is not a valid URL (expected redis://[[user]:password@]host[:port][/db])');
+    }
+    if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+      const scheme = NAMED_SCHEMES.has(parsed.protocol) ? `a ${parsed.protocol}// URL` : 'a URL of another scheme';
+      throw invalid(`url must be a redis:// or rediss:// URL, got ${scheme}`);
+    }
+  }
+  if (host !== undefined && (typeof host !== 'string' || host === '')) throw invalid(`host must be a non-empty string, got ${describeValue(host)}`);
+  if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535)) {
+    throw invalid(`port must be an integer from 1 to 65535, got ${describeValue(port)}`);
+  }
+  if (password !== undefined && typeof password !== 'string') throw invalid(`password must be a string, got ${describeType(password)}`);
+  if (username !== undefined && typeof username !== 'string') throw invalid(`username must be a string, got ${describeType(username)}`);
+  if (tls !== undefined && typeof tls !== 'boolean' && (tls === null || typeof tls !== 'object')) {
+    throw invalid(`tls must be a boolean or an object of TLS options, got ${describeValue(tls)}`);
+  }
 }
 
 /**
  * Connects to Dragonfly (or any Redis-protocol server) and checks it with PING
  * before resolving. Rejects with `DragonflyConnectionError` within
- * `connectTimeout` when the server cannot be reached, and with a `validation`
- * CacheError for bad options.
+ * `connectTimeout` when the server cannot be reached (its message and `cause`
+ * keep the reason: `ECONNREFUSED`, `ENOTFOUND`, refused credentials), and with
+ * a `validation` CacheError for bad options, unknown option names included.
  */
 export async function createDragonflyCache(options: DragonflyCacheOptions = {}): Promise<Cache> {
-  if (options === null || typeof options !== 'object') throw new CacheError('options must be an object', 'validation');
+  checkOptions(WHERE, options, OPTIONS);
   const keyPrefix = options.keyPrefix ?? 'cachekit';
   if (typeof keyPrefix !== 'string' || !PREFIX.test(keyPrefix)) {
-    throw new CacheError('keyPrefix must be 1-64 characters of [A-Za-z0-9_.-]', 'validation');
+    throw invalid(`keyPrefix must be 1-64 characters of [A-Za-z0-9_.-], got ${describeValue(keyPrefix)}`);
   }
-  const defaultTtl = defaultTtlMs(options.defaultTtl);
+  let defaultTtl: number | undefined;
+  try {
+    defaultTtl = defaultTtlMs(options.defaultTtl);
+  } catch (error) {
+    throw invalid((error as Error).message);
+  }
   const connectTimeout = positiveMs('connectTimeout', options.connectTimeout, 2000);
   const commandTimeout = positiveMs('commandTimeout', options.commandTimeout, 500);
+  checkConnection(options);
   const owned = options.client === undefined;
   const client = options.client ?? newClient(options, connectTimeout, commandTimeout);
   const where = describe(options);
   // ioredis reports connection trouble as events too; the operations report it to callers.
   const onError = () => {};
   client.on('error', onError);
-  // A refused AUTH reaches the caller only as "Connection is closed": keep the server's words.
-  // Only the message: the ReplyError itself carries the AUTH arguments, password included.
+  // A failed connection reaches the caller only as "Connection is closed": keep the real
+  // reason (ECONNREFUSED, ENOTFOUND, a refused AUTH) from the error events instead.
+  let reason: Error | undefined;
   let refused: string | undefined;
   const onConnectError = (error: unknown) => {
-    if (isReplyError(error) && /^(WRONGPASS|NOAUTH|NOPERM)/.test(error.message)) refused = error.message.split('\n')[0];
+    if (!(error instanceof Error)) return;
+    reason = withoutCommand(error);
+    if (isReplyError(error) && /^(WRONGPASS|NOAUTH|NOPERM)/.test(error.message)) refused = firstLine(error.message);
   };
   client.on('error', onConnectError);
   try {
@@ -96,12 +164,34 @@ export async function createDragonflyCache(options: DragonflyCacheOptions = {}):
   } catch (error) {
     if (owned) client.disconnect();
     else client.off('error', onError);
-    if (refused !== undefined) throw new DragonflyConnectionError(`could not connect to ${where}: the server refused the credentials: ${refused}`);
+    if (refused !== undefined) {
+      throw new DragonflyConnectionError(`could not connect to ${where}: the server refused the credentials: ${refused}`, 'connection', { cause: reason });
+    }
+    if (reason !== undefined) {
+      const context = error instanceof DragonflyConnectionError ? error.message : `could not connect to ${where}`;
+      throw new DragonflyConnectionError(`${context}: ${firstLine(reason.message)}`, 'connection', { cause: reason });
+    }
     throw toCacheError(error, `could not connect to ${where}`);
   } finally {
     client.off('error', onConnectError);
   }
   return new DragonflyCache(client, owned, keyPrefix, defaultTtl, commandTimeout, () => client.off('error', onError));
+}
+
+function firstLine(message: string): string {
+  const end = message.indexOf('\n');
+  return end === -1 ? message : message.slice(0, end);
+}
+
+/**
+ * The error as a cause safe to keep: ioredis attaches the failed command to a
+ * reply error, and a refused AUTH or HELLO carries the password in its arguments.
+ */
+function withoutCommand(error: Error): Error {
+  if (!('command' in error)) return error;
+  const copy = new Error(firstLine(error.message));
+  copy.name = error.name;
+  return copy;
 }
 
 function newClient(options: DragonflyCacheOptions, connectTimeout: number, commandTimeout: number): Redis {
@@ -241,6 +331,7 @@ class DragonflyCache implements Cache {
   async get<T>(key: string, options?: ScopeOptions): Promise<T | undefined> {
     this.open();
     checkKey(key);
+    checkScopeOptions('get', options);
     const scope = options?.tenantId === undefined ? 'g:' : scopeOf(options.tenantId);
     let stored: string | null;
     try {
@@ -268,6 +359,7 @@ class DragonflyCache implements Cache {
   private async write(op: 'set' | 'add', key: string, value: unknown, options: SetOptions | undefined): Promise<boolean> {
     this.open();
     checkKey(key);
+    checkSetOptions(op, options);
     const scope = scopeOf(options?.tenantId);
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
     const payload = ENVELOPE + encode(value);
@@ -295,6 +387,7 @@ class DragonflyCache implements Cache {
   async delete(key: string, options?: ScopeOptions): Promise<boolean> {
     this.open();
     checkKey(key);
+    checkScopeOptions('delete', options);
     const scope = scopeOf(options?.tenantId);
     let removed: number;
     try {
@@ -309,6 +402,7 @@ class DragonflyCache implements Cache {
   async deleteIfEquals(key: string, expected: unknown, options?: ScopeOptions): Promise<boolean> {
     this.open();
     checkKey(key);
+    checkScopeOptions('deleteIfEquals', options);
     const scope = scopeOf(options?.tenantId);
     const payload = ENVELOPE + encode(expected);
     let removed: number;
@@ -324,6 +418,7 @@ class DragonflyCache implements Cache {
   async clearPattern(pattern: string, options?: ScopeOptions): Promise<number> {
     this.open();
     checkPattern(pattern);
+    checkScopeOptions('clearPattern', options);
     const scope = scopeOf(options?.tenantId);
     let removed: number;
     try {
@@ -339,6 +434,7 @@ class DragonflyCache implements Cache {
   async getMany<T>(keys: Iterable<string>, options?: ScopeOptions): Promise<Map<string, T>> {
     this.open();
     const list = keysOf(keys);
+    checkScopeOptions('getMany', options);
     const scope = scopeOf(options?.tenantId);
     const found = new Map<string, T>();
     if (list.length === 0) return found;
@@ -365,6 +461,7 @@ class DragonflyCache implements Cache {
   async setMany(entries: BatchEntries, options?: SetOptions): Promise<number> {
     this.open();
     const pairs = entriesOf(entries);
+    checkSetOptions('setMany', options);
     const scope = scopeOf(options?.tenantId);
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
     // Encode everything before writing anything: one bad value stores nothing.
@@ -398,6 +495,7 @@ class DragonflyCache implements Cache {
 
   async stats(options?: ScopeOptions): Promise<CacheStats> {
     this.open();
+    checkScopeOptions('stats', options);
     const tenantId = options?.tenantId;
     const scope = tenantId === undefined ? undefined : scopeOf(tenantId);
     try {

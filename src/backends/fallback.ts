@@ -1,5 +1,6 @@
 import { CacheError } from '../core/errors.js';
-import { checkKey, checkPattern, entriesOf, keysOf, scopeOf } from '../core/keys.js';
+import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, entriesOf, keysOf, scopeOf } from '../core/keys.js';
+import { checkOptions, describeValue } from '../core/options.js';
 import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '../core/types.js';
 
 export interface FallbackCacheOptions {
@@ -48,10 +49,13 @@ export interface FallbackCache extends Cache {
 const MAX_PENDING = 10_000;
 const REPLAY_CONCURRENCY = 100;
 
+const OPTIONS = ['primary', 'fallback', 'failureThreshold', 'resetTimeout'] as const;
+const WHERE = 'createFallbackCache';
+
 function positive(name: string, value: unknown, fallback: number, integer: boolean): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isSafeInteger(value))) {
-    throw new CacheError(`${name} must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`, 'validation');
+    throw new CacheError(`${WHERE}: ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${describeValue(value)}`, 'validation');
   }
   return value;
 }
@@ -81,10 +85,11 @@ function isOutage(error: unknown): boolean {
  *   outage are therefore lost on recovery (a miss), never served stale.
  */
 export function createFallbackCache(options: FallbackCacheOptions): FallbackCache {
-  if (options === null || typeof options !== 'object') throw new CacheError('options must be an object', 'validation');
-  if (!isCache(options.primary)) throw new CacheError('primary must be a Cache', 'validation');
-  if (!isCache(options.fallback)) throw new CacheError('fallback must be a Cache', 'validation');
-  if (options.primary === options.fallback) throw new CacheError('primary and fallback must be different caches', 'validation');
+  if (options === undefined) throw new CacheError(`${WHERE}: options { primary, fallback } are required`, 'validation');
+  checkOptions(WHERE, options, OPTIONS);
+  if (!isCache(options.primary)) throw new CacheError(`${WHERE}: primary must be a Cache, got ${describeValue(options.primary)}`, 'validation');
+  if (!isCache(options.fallback)) throw new CacheError(`${WHERE}: fallback must be a Cache, got ${describeValue(options.fallback)}`, 'validation');
+  if (options.primary === options.fallback) throw new CacheError(`${WHERE}: primary and fallback must be different caches`, 'validation');
   const failureThreshold = positive('failureThreshold', options.failureThreshold, 3, true);
   const resetMs = positive('resetTimeout', options.resetTimeout, 5, false) * 1000;
   return new FallbackCacheImpl(options.primary, options.fallback, failureThreshold, resetMs);
@@ -241,12 +246,14 @@ class FallbackCacheImpl implements FallbackCache {
     await this.fallback.clear();
   }
 
-  get<T>(key: string, options?: ScopeOptions): Promise<T | undefined> {
+  async get<T>(key: string, options?: ScopeOptions): Promise<T | undefined> {
+    checkScopeOptions('get', options);
     return this.run((cache) => cache.get<T>(key, options));
   }
 
   async set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
     checkKey(key);
+    checkSetOptions('set', options);
     const tenantId = tenantOf(options);
     return this.run(
       (cache) => cache.set(key, value, options),
@@ -256,6 +263,7 @@ class FallbackCacheImpl implements FallbackCache {
 
   async add(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
     checkKey(key);
+    checkSetOptions('add', options);
     const tenantId = tenantOf(options);
     return this.run(
       (cache) => cache.add(key, value, options),
@@ -265,6 +273,7 @@ class FallbackCacheImpl implements FallbackCache {
 
   async delete(key: string, options?: ScopeOptions): Promise<boolean> {
     checkKey(key);
+    checkScopeOptions('delete', options);
     const tenantId = tenantOf(options);
     return this.run(
       (cache) => cache.delete(key, options),
@@ -274,6 +283,7 @@ class FallbackCacheImpl implements FallbackCache {
 
   async deleteIfEquals(key: string, expected: unknown, options?: ScopeOptions): Promise<boolean> {
     checkKey(key);
+    checkScopeOptions('deleteIfEquals', options);
     const tenantId = tenantOf(options);
     return this.run(
       (cache) => cache.deleteIfEquals(key, expected, options),
@@ -283,6 +293,7 @@ class FallbackCacheImpl implements FallbackCache {
 
   async clearPattern(pattern: string, options?: ScopeOptions): Promise<number> {
     checkPattern(pattern);
+    checkScopeOptions('clearPattern', options);
     const tenantId = tenantOf(options);
     return this.run(
       (cache) => cache.clearPattern(pattern, options),
@@ -293,11 +304,13 @@ class FallbackCacheImpl implements FallbackCache {
   async getMany<T>(keys: Iterable<string>, options?: ScopeOptions): Promise<Map<string, T>> {
     // An iterable may be single-use: read it once (validating it), hand either cache the same array.
     const list = keysOf(keys);
+    checkScopeOptions('getMany', options);
     return this.run((cache) => cache.getMany<T>(list, options));
   }
 
   async setMany(entries: BatchEntries, options?: SetOptions): Promise<number> {
     const pairs = entriesOf(entries);
+    checkSetOptions('setMany', options);
     const tenantId = tenantOf(options);
     return this.run(
       (cache) => cache.setMany(pairs, options),
@@ -307,7 +320,8 @@ class FallbackCacheImpl implements FallbackCache {
     );
   }
 
-  stats(options?: ScopeOptions): Promise<CacheStats> {
+  async stats(options?: ScopeOptions): Promise<CacheStats> {
+    checkScopeOptions('stats', options);
     return this.run((cache) => cache.stats(options));
   }
 

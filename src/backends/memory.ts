@@ -1,7 +1,8 @@
 import { LRUCache } from 'lru-cache';
 import { CacheError } from '../core/errors.js';
 import { compileGlob } from '../core/glob.js';
-import { checkKey, checkPattern, defaultTtlMs, entriesOf, keysOf, scopeOf, ttlMs } from '../core/keys.js';
+import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, defaultTtlMs, entriesOf, keysOf, scopeOf, ttlMs } from '../core/keys.js';
+import { checkOptions, describeValue } from '../core/options.js';
 import { decode, encode } from '../core/serialization.js';
 import { CounterSet, toStats } from '../core/stats.js';
 import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '../core/types.js';
@@ -26,10 +27,12 @@ export interface MemoryCacheOptions {
 }
 
 const DEFAULT_MAX_SIZE = 10_000;
+const OPTIONS = ['defaultTtl', 'maxSize', 'maxBytes', 'byReference'] as const;
+
 function positiveInteger(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new CacheError(`${name} must be a positive integer, got ${String(value)}`, 'validation');
+    throw new CacheError(`createMemoryCache: ${name} must be a positive integer, got ${describeValue(value)}`, 'validation');
   }
   return value;
 }
@@ -39,7 +42,7 @@ function positiveInteger(name: string, value: unknown): number | undefined {
  * for bad options (it is synchronous; operations are not).
  */
 export function createMemoryCache(options: MemoryCacheOptions = {}): Cache {
-  if (options === null || typeof options !== 'object') throw new CacheError('options must be an object', 'validation');
+  checkOptions('createMemoryCache', options, OPTIONS);
   return new MemoryCache(options);
 }
 
@@ -55,11 +58,15 @@ class MemoryCache implements Cache {
   private closed = false;
 
   constructor(options: MemoryCacheOptions) {
-    this.defaultTtl = defaultTtlMs(options.defaultTtl);
+    try {
+      this.defaultTtl = defaultTtlMs(options.defaultTtl);
+    } catch (error) {
+      throw new CacheError(`createMemoryCache: ${(error as Error).message}`, 'validation');
+    }
     const max = positiveInteger('maxSize', options.maxSize) ?? DEFAULT_MAX_SIZE;
     this.maxBytes = positiveInteger('maxBytes', options.maxBytes);
     if (options.byReference !== undefined && typeof options.byReference !== 'boolean') {
-      throw new CacheError(`byReference must be a boolean, got ${String(options.byReference)}`, 'validation');
+      throw new CacheError(`createMemoryCache: byReference must be a boolean, got ${describeValue(options.byReference)}`, 'validation');
     }
     this.byReference = options.byReference === true;
     this.lru = new LRUCache<string, {}>({
@@ -84,6 +91,7 @@ class MemoryCache implements Cache {
   async get<T>(key: string, options?: ScopeOptions): Promise<T | undefined> {
     this.open();
     checkKey(key);
+    checkScopeOptions('get', options);
     return this.read(localScope(options?.tenantId), key) as T | undefined;
   }
 
@@ -101,6 +109,7 @@ class MemoryCache implements Cache {
   async set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
     this.open();
     checkKey(key);
+    checkSetOptions('set', options);
     const scope = localScope(options?.tenantId);
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
     return this.write(scope + key, value, encode(value), ttl);
@@ -118,6 +127,7 @@ class MemoryCache implements Cache {
   async add(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
     this.open();
     checkKey(key);
+    checkSetOptions('add', options);
     const scope = localScope(options?.tenantId);
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
     const encoded = encode(value);
@@ -128,6 +138,7 @@ class MemoryCache implements Cache {
   async delete(key: string, options?: ScopeOptions): Promise<boolean> {
     this.open();
     checkKey(key);
+    checkScopeOptions('delete', options);
     const scope = localScope(options?.tenantId);
     return this.remove(scope, scope + key);
   }
@@ -143,6 +154,7 @@ class MemoryCache implements Cache {
   async deleteIfEquals(key: string, expected: unknown, options?: ScopeOptions): Promise<boolean> {
     this.open();
     checkKey(key);
+    checkScopeOptions('deleteIfEquals', options);
     const scope = localScope(options?.tenantId);
     const want = encode(expected);
     const stored = this.lru.get(scope + key, { updateAgeOnGet: false });
@@ -155,6 +167,7 @@ class MemoryCache implements Cache {
   async clearPattern(pattern: string, options?: ScopeOptions): Promise<number> {
     this.open();
     checkPattern(pattern);
+    checkScopeOptions('clearPattern', options);
     const scope = localScope(options?.tenantId);
     const matches = compileGlob(pattern);
     const doomed: string[] = [];
@@ -169,6 +182,7 @@ class MemoryCache implements Cache {
   async getMany<T>(keys: Iterable<string>, options?: ScopeOptions): Promise<Map<string, T>> {
     this.open();
     const list = keysOf(keys);
+    checkScopeOptions('getMany', options);
     const scope = localScope(options?.tenantId);
     const found = new Map<string, T>();
     for (const key of list) {
@@ -181,6 +195,7 @@ class MemoryCache implements Cache {
   async setMany(entries: BatchEntries, options?: SetOptions): Promise<number> {
     this.open();
     const pairs = entriesOf(entries);
+    checkSetOptions('setMany', options);
     const scope = localScope(options?.tenantId);
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
     // Encode everything before writing anything: one bad value stores nothing.
@@ -194,6 +209,7 @@ class MemoryCache implements Cache {
 
   async stats(options?: ScopeOptions): Promise<CacheStats> {
     this.open();
+    checkScopeOptions('stats', options);
     const tenantId = options?.tenantId;
     this.lru.purgeStale();
     if (tenantId === undefined) return toStats(this.counters.total, this.lru.size, this.lru.calculatedSize);

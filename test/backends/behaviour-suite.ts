@@ -402,6 +402,86 @@ export function registerCacheBehaviourSuite(name: string, factory: BehaviourCach
       });
     });
 
+    describe('options: say no instead of guessing', () => {
+      /** Every operation that takes options, called with `options`. */
+      function everyOperation(cache: Cache, options: unknown): [string, () => Promise<unknown>][] {
+        const o = options as never;
+        return [
+          ['get', () => cache.get('k', o)],
+          ['set', () => cache.set('k', 2, o)],
+          ['add', () => cache.add('fresh', 2, o)],
+          ['delete', () => cache.delete('k', o)],
+          ['deleteIfEquals', () => cache.deleteIfEquals('k', 1, o)],
+          ['clearPattern', () => cache.clearPattern('*', o)],
+          ['getMany', () => cache.getMany(['k'], o)],
+          ['setMany', () => cache.setMany({ k: 2, fresh: 2 }, o)],
+          ['stats', () => cache.stats(o)],
+        ];
+      }
+
+      it('a misspelt option is a validation error naming the option meant, for every operation, and nothing changes', async () => {
+        const cache = await fresh();
+        await cache.set('k', 1);
+        for (const [op, run] of everyOperation(cache, { tenantID: 'acme' })) {
+          const error = await expectCacheError(run, 'validation');
+          expect(error.message, op).toBe(`${op}: unknown option "tenantID" (did you mean "tenantId"?)`);
+        }
+        for (const run of [() => cache.set('k', 2, { TTL: 5 } as never), () => cacheSet(cache, 'k', 2, { TTL: 5 } as never)]) {
+          expect((await expectCacheError(run, 'validation')).message).toBe('set: unknown option "TTL" (did you mean "ttl"?)');
+        }
+        expect((await expectCacheError(() => cache.get('k', { ttl: 5 } as never), 'validation')).message).toBe(
+          'get: unknown option "ttl" (known options: tenantId)',
+        );
+        expect(await cache.get('k')).toBe(1);
+        expect(await cache.get('fresh')).toBeUndefined();
+        expect((await cache.stats()).sets).toBe(1);
+      });
+
+      it('options that are not an object are refused with the object form, for every operation', async () => {
+        const cache = await fresh();
+        await cache.set('k', 1);
+        for (const bad of [300, 'acme', null, [300], true]) {
+          for (const [op, run] of everyOperation(cache, bad)) {
+            const error = await expectCacheError(run, 'validation');
+            expect(error.message, `${op} ${String(bad)}`).toMatch(new RegExp(`^${op}: options must be an object such as \\{ `));
+          }
+        }
+        expect((await expectCacheError(() => cache.set('k', 2, 300 as never), 'validation')).message).toBe(
+          'set: options must be an object such as { ttl: 300 }, got 300 (a number)',
+        );
+        expect(await cache.get('k')).toBe(1);
+      });
+
+      it("the guide's positional TTL is honoured as seconds by cacheSet and batchCacheSet", async () => {
+        const cache = await fresh();
+        expect(await cacheSet(cache, 'short', 1, SHORT_TTL)).toBe(true);
+        expect(await batchCacheSet(cache, { a: 1, b: 2 }, SHORT_TTL)).toBe(2);
+        expect(await cacheSet(cache, 'long', 1, 60)).toBe(true);
+        expect((await cache.getMany(['short', 'a', 'b', 'long'])).size).toBe(4);
+        await sleep(PAST_SHORT_TTL_MS);
+        expect([...(await cache.getMany(['short', 'a', 'b', 'long'])).keys()]).toEqual(['long']);
+        await expectCacheError(() => cacheSet(cache, 'k', 1, 0), 'validation');
+        await expectCacheError(() => cacheSet(cache, 'k', 1, '60' as never), 'validation');
+      });
+
+      it('error messages quote what they got, with its type', async () => {
+        const cache = await fresh();
+        expect((await expectCacheError(() => cache.set('k', 1, { ttl: '60' as never }), 'validation')).message).toBe(
+          'ttl must be a positive number of seconds or Infinity, got "60" (a string)',
+        );
+        expect((await expectCacheError(() => cache.set('k', 1, { ttl: -1 }), 'validation')).message).toContain('got -1 (a number)');
+        expect((await expectCacheError(() => cache.get(42 as never), 'validation')).message).toBe('key must be a string, got 42 (a number)');
+        expect((await expectCacheError(() => cache.get('k', { tenantId: 7 as never }), 'validation')).message).toBe(
+          'tenantId must be a string, got 7 (a number)',
+        );
+        expect((await expectCacheError(() => cache.getMany('abc' as never), 'validation')).message).toBe(
+          'keys must be an iterable of strings, got "abc" (a string)',
+        );
+        expect((await expectCacheError(() => cache.setMany(42 as never), 'validation')).message).toContain('got 42 (a number)');
+        expect((await expectCacheError(() => cache.setMany([['a']] as never), 'validation')).message).toContain('got an array of length 1');
+      });
+    });
+
     describe('validation', () => {
       it.each(BAD_KEYS)('%s is a validation error for every keyed operation, and nothing changes', async (_label, key) => {
         const cache = await fresh();

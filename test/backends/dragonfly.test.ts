@@ -118,6 +118,53 @@ describe.skipIf(!redisAvailable)('dragonfly backend specifics', () => {
     await expectCacheError(() => createDragonflyCache(options === null ? (null as unknown as DragonflyCacheOptions) : { url: REDIS_URL, ...(options as object) }), 'validation');
   });
 
+  it('an unknown option is refused, naming the option probably meant', async () => {
+    const cases: [object, string][] = [
+      [{ defaultTTL: 1 }, 'createDragonflyCache: unknown option "defaultTTL" (did you mean "defaultTtl"?)'],
+      [{ keyprefix: 'x' }, 'createDragonflyCache: unknown option "keyprefix" (did you mean "keyPrefix"?)'],
+      [{ timeout: 100 }, 'createDragonflyCache: unknown option "timeout" (did you mean one of "connectTimeout", "commandTimeout"?)'],
+      [{ database: 1 }, 'createDragonflyCache: unknown option "database" (known options: '],
+    ];
+    for (const [options, message] of cases) {
+      const error = await expectCacheError(() => createDragonflyCache({ url: REDIS_URL, ...options } as DragonflyCacheOptions), 'validation');
+      expect(error.message).toContain(message);
+    }
+  });
+
+  it('an http:// or https:// URL, a string port and other unusable connection options are validation errors, never a unix socket', async () => {
+    const cases: [DragonflyCacheOptions, string][] = [
+      [{ url: 'http://127.0.0.1:6379' }, 'url must be a redis:// or rediss:// URL, got a http:// URL'],
+      [{ url: 'https://user:s3cret@cache.example.com' }, 'url must be a redis:// or rediss:// URL, got a https:// URL'],
+      [{ url: 'localhost:6379' }, 'url must be a redis:// or rediss:// URL, got a URL of another scheme'],
+      [{ url: 'not a url' }, 'url is not a valid URL (expected redis://[[user]:password@]host[:port][/db])'],
+      [{ url: 6379 as never }, 'url must be a redis:// or rediss:// URL string, got a number'],
+      [{ port: '6379' as never }, 'port must be an integer from 1 to 65535, got "6379" (a string)'],
+      [{ port: 0 }, 'port must be an integer from 1 to 65535, got 0 (a number)'],
+      [{ port: 70_000 }, 'port must be an integer from 1 to 65535, got 70000 (a number)'],
+      [{ host: '' }, 'host must be a non-empty string, got "" (a string)'],
+      [{ password: 12345 as never }, 'password must be a string, got a number'],
+      [{ tls: 'yes' as never }, 'tls must be a boolean or an object of TLS options, got "yes" (a string)'],
+      [{ client: {} as never }, 'client must be an ioredis Redis or Cluster, got an object'],
+      [{ commandTimeout: '500' as never }, 'commandTimeout must be a positive number of milliseconds, got "500" (a string)'],
+    ];
+    for (const [options, message] of cases) {
+      const error = await expectCacheError(() => createDragonflyCache(options), 'validation');
+      expect(error.message).toBe(`createDragonflyCache: ${message}`);
+      expect(error.message).not.toContain('s3cret');
+      expect(error.message).not.toContain('12345');
+    }
+  });
+
+  it('a refused connection keeps the real cause (ECONNREFUSED, ENOTFOUND) in its message and cause', async () => {
+    const port = await freePort();
+    const refused = await expectCacheError(() => createDragonflyCache({ port, connectTimeout: 1000 }), 'connection');
+    expect(refused.message).toBe(`could not connect to Dragonfly at 127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}`);
+    expect((refused.cause as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
+    const unknown = await expectCacheError(() => createDragonflyCache({ host: 'no-such-host.invalid', connectTimeout: 1000 }), 'connection');
+    expect(unknown.message).toMatch(/^could not connect to Dragonfly at no-such-host\.invalid:6379: getaddrinfo (ENOTFOUND|EAI_AGAIN) no-such-host\.invalid$/);
+    expect((unknown.cause as NodeJS.ErrnoException).code).toMatch(/ENOTFOUND|EAI_AGAIN/);
+  });
+
   it('an unreachable server (a free port) rejects with DragonflyConnectionError within connectTimeout', async () => {
     const port = await freePort();
     const started = Date.now();

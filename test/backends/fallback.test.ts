@@ -42,6 +42,30 @@ describe('createFallbackCache', () => {
     expect(() => createFallbackCache({ primary, fallback: {} as Cache })).toThrow(CacheError);
   });
 
+  it('refuses an unknown option, naming the option probably meant', () => {
+    const primary = createMemoryCache();
+    const fallback = createMemoryCache();
+    expect(() => createFallbackCache({ primary, fallback, resetTimeOut: 1000 } as never)).toThrow(
+      'createFallbackCache: unknown option "resetTimeOut" (did you mean "resetTimeout"?)',
+    );
+    expect(() => createFallbackCache({ primary, fallback, threshold: 1 } as never)).toThrow('createFallbackCache: unknown option "threshold"');
+    expect(() => createFallbackCache({ primary, fallback, failureThreshold: '3' } as never)).toThrow(
+      'createFallbackCache: failureThreshold must be a positive integer, got "3" (a string)',
+    );
+  });
+
+  it('refuses unknown per-call options before routing, whatever the circuit state', async () => {
+    const { cache: primary, state } = switchable();
+    const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 1, resetTimeout: 60_000 });
+    await expect(cache.set('k', 1, { TTL: 5 } as never)).rejects.toThrow('set: unknown option "TTL" (did you mean "ttl"?)');
+    state.down = 'connection';
+    await cache.get('x');
+    expect(cache.circuit().state).toBe('open');
+    await expect(cache.get('k', { tenantID: 'a' } as never)).rejects.toThrow('get: unknown option "tenantID" (did you mean "tenantId"?)');
+    await expect(cache.set('k', 1, 300 as never)).rejects.toThrow('set: options must be an object such as { ttl: 300 }, got 300 (a number)');
+    expect(cache.circuit().pendingInvalidations).toBe(0);
+  });
+
   it('uses only the primary while it works', async () => {
     const { cache: primary } = switchable();
     const fallback = createMemoryCache();

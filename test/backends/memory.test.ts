@@ -148,6 +148,18 @@ describe('memory backend', () => {
       expect((error as CacheError).errorType).toBe('validation');
     });
 
+    it('an unknown option is refused, naming the option probably meant, and bad values are quoted with their type', () => {
+      expect(() => createMemoryCache({ defaultTTL: 1 } as MemoryCacheOptions)).toThrow('createMemoryCache: unknown option "defaultTTL" (did you mean "defaultTtl"?)');
+      expect(() => createMemoryCache({ maxsize: 1 } as MemoryCacheOptions)).toThrow('createMemoryCache: unknown option "maxsize" (did you mean "maxSize"?)');
+      expect(() => createMemoryCache({ maxSize: '10' } as unknown as MemoryCacheOptions)).toThrow(
+        'createMemoryCache: maxSize must be a positive integer, got "10" (a string)',
+      );
+      expect(() => createMemoryCache({ defaultTtl: '60' } as unknown as MemoryCacheOptions)).toThrow(
+        'createMemoryCache: defaultTtl must be a positive number of seconds or Infinity, got "60" (a string)',
+      );
+      expect(() => createMemoryCache({ byReference: 'yes' } as unknown as MemoryCacheOptions)).toThrow('got "yes" (a string)');
+    });
+
     it('returns the cache synchronously, and accepts defaultTtl Infinity', async () => {
       const cache = createMemoryCache({ defaultTtl: Infinity, maxSize: 1, maxBytes: 100, byReference: false });
       expect(cache.kind).toBe('memory');
