@@ -15,9 +15,18 @@ export interface DragonflyCacheOptions {
   port?: number;
   password?: string;
   username?: string;
-  /** Database number. Default `0`. */
+  /**
+   * Database number, a non-negative integer below the server's count (Redis and
+   * Dragonfly default to 16). Default `0`. A server that refuses the SELECT
+   * rejects `createDragonflyCache` (errorType `server`); a reconnection whose
+   * SELECT fails is dropped, never used on db 0.
+   */
   db?: number;
-  /** `redis://` or `rediss://` URL; takes precedence over host/port/password/username/db. */
+  /**
+   * `redis://` or `rediss://` URL, `redis://[[user]:password@]host[:port][/db]`;
+   * takes precedence over host/port/password/username/db. Any other scheme is a
+   * `validation` error.
+   */
   url?: string;
   /** TLS options passed to ioredis (`true` for defaults). */
   tls?: boolean | NonNullable<RedisOptions['tls']>;
@@ -108,6 +117,12 @@ function checkConnection(options: DragonflyCacheOptions): void {
       const scheme = NAMED_SCHEMES.has(parsed.protocol) ? `a ${parsed.protocol}// URL` : 'a URL of another scheme';
       throw invalid(`url must be a redis:// or rediss:// URL, got ${scheme}`);
     }
+    if (!/^(\/\d*)?$/.test(parsed.pathname) || !Number.isSafeInteger(Number(parsed.pathname.slice(1) || 0))) {
+      throw invalid('the url path must be a database number (redis://host:port/2), got another path');
+    }
+  }
+  if (options.db !== undefined && (typeof options.db !== 'number' || !Number.isSafeInteger(options.db) || options.db < 0)) {
+    throw invalid(`db must be a non-negative integer, got ${describeValue(options.db)}`);
   }
   if (host !== undefined && (typeof host !== 'string' || host === '')) throw invalid(`host must be a non-empty string, got ${describeValue(host)}`);
   if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535)) {
@@ -148,6 +163,17 @@ export async function createDragonflyCache(options: DragonflyCacheOptions = {}):
   // ioredis reports connection trouble as events too; the operations report it to callers.
   const onError = () => {};
   client.on('error', onError);
+  // ioredis answers a failed SELECT by emitting an error and carrying on with the connection,
+  // in db 0, among other data: a connection whose SELECT failed is dropped instead (ioredis
+  // reconnects, and SELECTs again, on its retry schedule), so no command ever runs on it.
+  let selectRefused: string | undefined;
+  const onSelectError = (error: unknown) => {
+    if (isReplyError(error) && (error as { command?: { name?: unknown } }).command?.name === 'select') {
+      selectRefused = firstLine(error.message);
+      client.disconnect(true);
+    }
+  };
+  if (owned) client.on('error', onSelectError);
   // A failed connection reaches the caller only as "Connection is closed": keep the real
   // reason (ECONNREFUSED, ENOTFOUND, a refused AUTH) from the error events instead.
   let reason: Error | undefined;
@@ -162,10 +188,15 @@ export async function createDragonflyCache(options: DragonflyCacheOptions = {}):
     await deadline(connect(client, owned), connectTimeout, `could not connect to ${where} within ${connectTimeout} ms`);
     await deadline(client.ping(), connectTimeout, `${where} did not answer PING within ${connectTimeout} ms`);
   } catch (error) {
-    if (owned) client.disconnect();
-    else client.off('error', onError);
+    if (owned) {
+      client.off('error', onSelectError);
+      client.disconnect();
+    } else client.off('error', onError);
     if (refused !== undefined) {
       throw new DragonflyConnectionError(`could not connect to ${where}: the server refused the credentials: ${refused}`, 'connection', { cause: reason });
+    }
+    if (selectRefused !== undefined) {
+      throw new CacheError(`could not connect to ${where}: the server refused SELECT ${databaseOf(options)}: ${selectRefused}`, 'server', { cause: reason });
     }
     if (reason !== undefined) {
       const context = error instanceof DragonflyConnectionError ? error.message : `could not connect to ${where}`;
@@ -175,7 +206,16 @@ export async function createDragonflyCache(options: DragonflyCacheOptions = {}):
   } finally {
     client.off('error', onConnectError);
   }
-  return new DragonflyCache(client, owned, keyPrefix, defaultTtl, commandTimeout, () => client.off('error', onError));
+  return new DragonflyCache(client, owned, keyPrefix, defaultTtl, commandTimeout, () => {
+    client.off('error', onError);
+    client.off('error', onSelectError);
+  });
+}
+
+/** The database the options select: the URL's path, else `db`, else 0. */
+function databaseOf(options: DragonflyCacheOptions): number {
+  if (options.url !== undefined) return Number(new URL(options.url).pathname.slice(1) || 0);
+  return options.db ?? 0;
 }
 
 function firstLine(message: string): string {

@@ -1,11 +1,13 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
+import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDragonflyCache, type DragonflyCacheOptions } from '../../src/backends/dragonfly.js';
-import { DragonflyConnectionError } from '../../src/core/errors.js';
+import { type CacheError, DragonflyConnectionError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
 import { REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
-import { freePort, RedisServer, redisServerInstalled } from '../helpers/redis-server.js';
+import { freePort, rawCommand, RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
 import { expectCacheError, registerCacheBehaviourSuite } from './behaviour-suite.js';
 
 describe.skipIf(!redisAvailable)('dragonfly backend on the Redis at REDIS_URL', () => {
@@ -313,5 +315,130 @@ describe.skipIf(!redisServerInstalled)('dragonfly backend batches, counted on a 
         ['other:2', 2],
       ]),
     );
+  });
+});
+
+/** A redis-server with `--databases <n>` on `port` (RedisServer has no such option), for the SELECT tests. */
+async function serverWithDatabases(port: number, databases: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--databases', String(databases)], {
+    stdio: 'ignore',
+  });
+  for (let i = 0; i < 200; i++) {
+    if (await rawCommand(port, ['PING'], 200).then((reply) => reply === '+PONG', () => false)) return child;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`redis-server --databases ${databases} did not start on ${port}`);
+}
+
+describe.skipIf(!redisServerInstalled)('dragonfly backend database selection (db), on private redis-servers', () => {
+  stopRedisServersAfterAll();
+
+  it.each([
+    ['db 99 (option)', { db: 99 }],
+    ['db 99 (URL path)', { path: '/99' }],
+  ])('%s beyond the server’s databases rejects the factory with a server error instead of writing to db 0', async (_label, how) => {
+    const server = await RedisServer.start();
+    try {
+      const options: DragonflyCacheOptions =
+        'path' in how ? { url: `redis://:s3cret@127.0.0.1:${server.port}${how.path}` } : { port: server.port, password: 's3cret', db: how.db };
+      await server.command('CONFIG', 'SET', 'requirepass', 's3cret');
+      const error = await expectCacheError(() => createDragonflyCache({ ...options, connectTimeout: 1000 }), 'server');
+      expect(error.message).toBe(`could not connect to Dragonfly at 127.0.0.1:${server.port}: the server refused SELECT 99: ERR DB index is out of range`);
+      expect(`${error.message} ${inspect(error, { depth: 5 })}`).not.toContain('s3cret');
+      const admin = new Redis({ port: server.port, password: 's3cret' });
+      expect(await admin.dbsize()).toBe(0);
+      admin.disconnect();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it.each([
+    ['-1', -1],
+    ['1.5', 1.5],
+    ["'2'", '2'],
+    ['NaN', NaN],
+    ['2 ** 53', 2 ** 53],
+  ])('db %s is a validation error', async (_label, db) => {
+    const error = await expectCacheError(() => createDragonflyCache({ port: 1, db: db as number }), 'validation');
+    expect(error.message).toMatch(/^createDragonflyCache: db must be a non-negative integer, got /);
+  });
+
+  it.each(['/abc', '/-1', '/1.5', '/2/3'])('a URL path %s is a validation error', async (path) => {
+    const error = await expectCacheError(() => createDragonflyCache({ url: `redis://127.0.0.1:1${path}` }), 'validation');
+    expect(error.message).toBe('createDragonflyCache: the url path must be a database number (redis://host:port/2), got another path');
+  });
+
+  it('entries land in the selected db, also after the connection is killed and after a server restart', async () => {
+    const server = await RedisServer.start();
+    const admin = new Redis({ port: server.port, db: 3 });
+    const db0 = new Redis({ port: server.port });
+    const cache = await createDragonflyCache({ url: `${server.url}/3`, keyPrefix: 'db', commandTimeout: 300 });
+    const setEventually = async (key: string): Promise<void> => {
+      for (let i = 0; i < 100; i++) {
+        if (await cache.set(key, 1).catch(() => false)) return;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      throw new Error(`could not set ${key}`);
+    };
+    admin.on('error', () => {});
+    db0.on('error', () => {});
+    try {
+      await setEventually('before');
+      await server.killClients();
+      await setEventually('after-client-kill');
+      expect(await scanAll(admin, 'db:*')).toEqual(['db:g:after-client-kill', 'db:g:before']);
+      await server.restart();
+      await setEventually('after-restart');
+      expect(await scanAll(admin, 'db:*')).toEqual(['db:g:after-restart']);
+      expect(await db0.dbsize()).toBe(0);
+      expect(await cache.validate()).toBe(true);
+    } finally {
+      await cache.close();
+      admin.disconnect();
+      db0.disconnect();
+      await server.stop();
+    }
+  });
+
+  it('a reconnection whose SELECT fails is never used: operations fail with connection errors and nothing lands in db 0', async () => {
+    const port = await freePort();
+    let child = await serverWithDatabases(port, 16);
+    const cache = await createDragonflyCache({ url: `redis://127.0.0.1:${port}/5`, keyPrefix: 'db', commandTimeout: 300 });
+    try {
+      expect(await cache.set('k', 1)).toBe(true);
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+      // Back with only two databases: SELECT 5 now fails on every reconnection.
+      child = await serverWithDatabases(port, 2);
+      const errors: unknown[] = [];
+      const until = Date.now() + 2500;
+      while (Date.now() < until) {
+        errors.push(await cache.set('k', 2).then(() => 'stored', (error: unknown) => error));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(errors.filter((e) => e === 'stored')).toEqual([]);
+      for (const error of errors) expect((error as CacheError).errorType).toBe('connection');
+      expect(await cache.validate()).toBe(false);
+      expect(await rawCommand(port, ['DBSIZE'])).toBe(':0');
+      // Once SELECT 5 works again, so does the cache, in db 5.
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+      child = await serverWithDatabases(port, 16);
+      let stored = false;
+      for (let i = 0; i < 60 && !stored; i++) {
+        stored = await cache.set('k', 3).catch(() => false);
+        if (!stored) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(stored).toBe(true);
+      expect(await rawCommand(port, ['DBSIZE'])).toBe(':0');
+      const db5 = new Redis({ port, db: 5 });
+      expect(await db5.get('db:g:k')).toBe('ck1|3');
+      db5.disconnect();
+    } finally {
+      await cache.close();
+      child.kill('SIGKILL');
+    }
   });
 });
