@@ -302,14 +302,15 @@ function isReplyError(error: unknown): error is Error {
   return error instanceof Error && error.name === 'ReplyError';
 }
 
-function toCacheError(error: unknown, context: string): CacheError {
+function toCacheError(error: unknown, context: string, stored?: number): CacheError {
   if (error instanceof CacheError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  if (isReplyError(error)) return new CacheError(`${context}: server error: ${message}`, 'server', { cause: error });
+  const extra = stored === undefined ? {} : { stored };
+  if (isReplyError(error)) return new CacheError(`${context}: server error: ${message}`, 'server', { cause: error, ...extra });
   if (message.includes('timed out')) {
-    return new DragonflyConnectionError(`${context}: command timed out`, 'timeout', { cause: error });
+    return new DragonflyConnectionError(`${context}: command timed out`, 'timeout', { cause: error, ...extra });
   }
-  return new DragonflyConnectionError(`${context}: ${message}`, 'connection', { cause: error });
+  return new DragonflyConnectionError(`${context}: ${message}`, 'connection', { cause: error, ...extra });
 }
 
 function isOutOfMemory(error: unknown): boolean {
@@ -416,8 +417,11 @@ class DragonflyCache implements Cache {
             : this.client.set(raw, payload, 'PX', ttl, 'NX'),
       );
     } catch (error) {
-      if (isOutOfMemory(error)) return false;
-      throw this.fail(scope, error, op);
+      if (!isOutOfMemory(error)) throw this.fail(scope, error, op);
+      if (op === 'set') return false;
+      // `false` from add means "a live entry exists" to a lock: a full server must not read the same.
+      // (The server answers OOM before it looks at the key, so this holds whether one exists or not.)
+      throw new CacheError(`add refused: the server is out of memory: ${firstLine((error as Error).message)}`, 'refused', { cause: error });
     }
     if (reply !== 'OK') return false;
     this.counters.add(scope, 'sets');
@@ -529,7 +533,10 @@ class DragonflyCache implements Cache {
       else if (!isOutOfMemory(result.reason)) failure ??= result.reason;
     });
     this.counters.add(scope, 'sets', stored);
-    if (failure !== undefined) throw this.fail(scope, failure, 'setMany');
+    if (failure !== undefined) {
+      this.counters.add(scope, 'errors');
+      throw toCacheError(failure, `setMany failed (stored ${stored} of ${latest.size} entries)`, stored);
+    }
     return stored;
   }
 

@@ -115,6 +115,7 @@ class MemoryCache implements Cache {
     return this.write(scope + key, value, encode(value), ttl);
   }
 
+  /** Stores the entry; `false` when it alone is larger than `maxBytes` (refused). */
   private write(raw: string, value: unknown, encoded: string, ttl: number | undefined): boolean {
     const size = Buffer.byteLength(raw) + Buffer.byteLength(encoded);
     // lru-cache would drop an existing entry when the new one is too large; we keep it.
@@ -132,7 +133,11 @@ class MemoryCache implements Cache {
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
     const encoded = encode(value);
     if (this.lru.has(scope + key)) return false;
-    return this.write(scope + key, value, encoded, ttl);
+    // `false` means "a live entry exists" to a lock: a refusal must not read the same.
+    if (!this.write(scope + key, value, encoded, ttl)) {
+      throw new CacheError(`add refused: the entry is larger than maxBytes (${this.maxBytes} bytes)`, 'refused');
+    }
+    return true;
   }
 
   async delete(key: string, options?: ScopeOptions): Promise<boolean> {

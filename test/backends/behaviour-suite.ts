@@ -22,6 +22,18 @@ export interface BehaviourCacheOptions {
 /** Creates a fresh, empty cache, isolated from every other cache the factory made (own keyPrefix on a server). */
 export type BehaviourCacheFactory = (options?: BehaviourCacheOptions) => Promise<Cache>;
 
+/** What a backend can offer beyond a fresh cache; each one adds the tests that need it. */
+export interface BehaviourSuiteExtras {
+  /**
+   * A fresh cache that refuses to store a value of `REFUSED_VALUE`'s size: a memory
+   * cache with a small `maxBytes`, a Dragonfly cache on a full `noeviction` server.
+   */
+  refusing?: () => Promise<Cache>;
+}
+
+/** A value larger than what a `refusing` cache accepts: 1 KiB of text. */
+export const REFUSED_VALUE = 'x'.repeat(1024);
+
 /** Runs `run` and checks it returned a Promise (no synchronous throw) that rejects with a CacheError of `errorType`. */
 export async function expectCacheError(run: () => unknown, errorType: CacheErrorType): Promise<CacheError> {
   let result: unknown;
@@ -258,7 +270,7 @@ const PATTERN_CASES: [string, string, string[]][] = [
  * The whole `Cache` contract as tests. Each backend's spec file calls this
  * once with a factory; a new backend gets the specification by one call.
  */
-export function registerCacheBehaviourSuite(name: string, factory: BehaviourCacheFactory): void {
+export function registerCacheBehaviourSuite(name: string, factory: BehaviourCacheFactory, extras: BehaviourSuiteExtras = {}): void {
   describe(`${name}: the Cache contract`, () => {
     const created: Cache[] = [];
     async function fresh(options?: BehaviourCacheOptions): Promise<Cache> {
@@ -897,6 +909,38 @@ export function registerCacheBehaviourSuite(name: string, factory: BehaviourCach
         const found = await cache.getMany(entries.map(([k]) => k));
         expect(found.size).toBe(2500);
         expect(found.get('key:2499')).toEqual({ i: 2499 });
+      });
+    });
+
+    describe.skipIf(extras.refusing === undefined)('a cache that refuses a write (too large, out of memory)', () => {
+      const refusing = async (): Promise<Cache> => {
+        const cache = await (extras.refusing as () => Promise<Cache>)();
+        created.push(cache);
+        return cache;
+      };
+
+      it('set answers false, add rejects with refused (never false, which means "a live entry exists"), setMany counts 0', async () => {
+        const cache = await refusing();
+        expect(await cache.set('k', REFUSED_VALUE)).toBe(false);
+        expect(await cache.set('k', REFUSED_VALUE, { ttl: 60, tenantId: 't' })).toBe(false);
+        const error = await expectCacheError(() => cache.add('lock', REFUSED_VALUE), 'refused');
+        expect(error.message).toMatch(/^add refused: /);
+        await expectCacheError(() => cache.add('lock', REFUSED_VALUE, { ttl: 60, tenantId: 't' }), 'refused');
+        expect(await cache.setMany({ a: REFUSED_VALUE, b: REFUSED_VALUE })).toBe(0);
+        expect(await cache.setMany({ a: REFUSED_VALUE }, { ttl: 60 })).toBe(0);
+        expect(await batchCacheSet(cache, [['a', REFUSED_VALUE]], 60)).toBe(0);
+        expect(await cache.getMany(['k', 'lock', 'a', 'b'])).toEqual(new Map());
+        expect(await cache.get('lock', { tenantId: 't' })).toBeUndefined();
+        expect(await cache.stats()).toMatchObject({ sets: 0, size: 0 });
+      });
+
+      it('a refusal is not an outage: the cache answers every other operation', async () => {
+        const cache = await refusing();
+        await expectCacheError(() => cache.add('lock', REFUSED_VALUE), 'refused');
+        expect(await cache.get('lock')).toBeUndefined();
+        expect(await cache.delete('lock')).toBe(false);
+        expect(await cache.deleteIfEquals('lock', REFUSED_VALUE)).toBe(false);
+        expect(await cache.clearPattern('*')).toBe(0);
       });
     });
 

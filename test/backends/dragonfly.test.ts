@@ -7,11 +7,26 @@ import { createDragonflyCache, type DragonflyCacheOptions } from '../../src/back
 import { type CacheError, DragonflyConnectionError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
 import { REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
-import { freePort, rawCommand, RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+import { freePort, outages, rawCommand, RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
 import { expectCacheError, registerCacheBehaviourSuite } from './behaviour-suite.js';
 
+stopRedisServersAfterAll();
+
+/** A private server filled up to its `maxmemory` with `noeviction`: it refuses every write (OOM). */
+let fullServer: Promise<RedisServer> | undefined;
+function full(): Promise<RedisServer> {
+  fullServer ??= (async () => {
+    const server = await RedisServer.start({ maxmemory: 2 * 1024 * 1024 });
+    await outages.fill(server, 1000);
+    return server;
+  })();
+  return fullServer;
+}
+
 describe.skipIf(!redisAvailable)('dragonfly backend on the Redis at REDIS_URL', () => {
-  registerCacheBehaviourSuite('dragonfly', (options) => createDragonflyCache({ url: REDIS_URL, keyPrefix: uniquePrefix('suite'), ...options }));
+  registerCacheBehaviourSuite('dragonfly', (options) => createDragonflyCache({ url: REDIS_URL, keyPrefix: uniquePrefix('suite'), ...options }), {
+    ...(redisServerInstalled ? { refusing: async () => createDragonflyCache({ url: (await full()).url, keyPrefix: uniquePrefix('full') }) } : {}),
+  });
 });
 
 /** Every raw key under `prefix:`, found the way an operator would (SCAN, never KEYS). */
@@ -226,6 +241,39 @@ describe.skipIf(!redisAvailable)('dragonfly backend specifics', () => {
     expect(await admin.client('LIST')).not.toContain(`name=${name}`);
   });
 
+  it('a setMany whose group fails with an outage after others were stored says how many of how many were stored, with a numeric stored', async () => {
+    const client = new Redis(REDIS_URL);
+    let msets = 0;
+    // The second MSET fails as a dropped connection does; the first and third land.
+    const flaky = new Proxy(client, {
+      get(target, prop) {
+        if (prop === 'mset') return (...args: never[]) => (++msets === 2 ? Promise.reject(new Error('Connection is closed.')) : target.mset(...args));
+        const member = Reflect.get(target, prop, target) as unknown;
+        return typeof member === 'function' ? member.bind(target) : member;
+      },
+    });
+    const keyPrefix = uniquePrefix('partial');
+    const cache = await createDragonflyCache({ client: flaky, keyPrefix });
+    try {
+      const entries = Array.from({ length: 2500 }, (_, i) => [`k${i}`, i] as const);
+      const error = await expectCacheError(() => cache.setMany(entries), 'connection');
+      expect(error).toBeInstanceOf(DragonflyConnectionError);
+      expect(error.message).toBe('setMany failed (stored 1500 of 2500 entries): Connection is closed.');
+      expect(error.stored).toBe(1500);
+      expect((await cache.getMany(entries.map(([k]) => k))).size).toBe(1500);
+      expect((await cache.stats()).sets).toBe(1500);
+      // An outage before anything landed: stored 0.
+      msets = 1;
+      const none = await expectCacheError(() => cache.setMany({ a: 1 }), 'connection');
+      expect(none.stored).toBe(0);
+      expect(none.message).toBe('setMany failed (stored 0 of 1 entries): Connection is closed.');
+    } finally {
+      await cache.clear();
+      await cache.close();
+      client.disconnect();
+    }
+  });
+
   it('deleteIfEquals on a key of another type under the prefix answers false and leaves it', async () => {
     const keyPrefix = uniquePrefix('foreign-del');
     const cache = await open({ keyPrefix });
@@ -332,8 +380,6 @@ async function serverWithDatabases(port: number, databases: number): Promise<Chi
 }
 
 describe.skipIf(!redisServerInstalled)('dragonfly backend database selection (db), on private redis-servers', () => {
-  stopRedisServersAfterAll();
-
   it.each([
     ['db 99 (option)', { db: 99 }],
     ['db 99 (URL path)', { path: '/99' }],

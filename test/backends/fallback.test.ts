@@ -165,6 +165,13 @@ describe('createFallbackCache', () => {
     expect(cache.circuit().state).toBe('closed');
   });
 
+  it('passes a refused write through, as the primary answered it, without counting a failure', async () => {
+    const cache = createFallbackCache({ primary: createMemoryCache({ maxBytes: 100 }), fallback: createMemoryCache(), failureThreshold: 1 });
+    await expect(cache.add('lock', 'x'.repeat(200))).rejects.toMatchObject({ errorType: 'refused' });
+    expect(await cache.set('k', 'x'.repeat(200))).toBe(false);
+    expect(cache.circuit()).toMatchObject({ state: 'closed', consecutiveFailures: 0, fallbackCalls: 0 });
+  });
+
   it('never serves a value older than one written or deleted during the outage once the primary is back', async () => {
     const { cache: primary, state } = switchable();
     const fallback = createMemoryCache();

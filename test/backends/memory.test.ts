@@ -3,7 +3,9 @@ import { createMemoryCache, type MemoryCacheOptions } from '../../src/backends/m
 import { CacheError } from '../../src/core/errors.js';
 import { expectCacheError, registerCacheBehaviourSuite } from './behaviour-suite.js';
 
-registerCacheBehaviourSuite('memory', async (options) => createMemoryCache({ ...options }));
+registerCacheBehaviourSuite('memory', async (options) => createMemoryCache({ ...options }), {
+  refusing: async () => createMemoryCache({ maxBytes: 512 }),
+});
 
 describe('memory backend', () => {
   describe('LRU bound (maxSize)', () => {
@@ -36,12 +38,15 @@ describe('memory backend', () => {
   });
 
   describe('byte bound (maxBytes)', () => {
-    it('an entry larger than maxBytes answers false and keeps the old value', async () => {
+    it('an entry larger than maxBytes: set answers false and keeps the old value, add rejects with refused', async () => {
       const cache = createMemoryCache({ maxBytes: 1000 });
       expect(await cache.set('k', 'small')).toBe(true);
       expect(await cache.set('k', 'x'.repeat(2000))).toBe(false);
       expect(await cache.get('k')).toBe('small');
-      expect(await cache.add('new', 'x'.repeat(2000))).toBe(false);
+      const error = await expectCacheError(() => cache.add('new', 'x'.repeat(2000)), 'refused');
+      expect(error.message).toBe('add refused: the entry is larger than maxBytes (1000 bytes)');
+      // A live entry is reported as such first: add answers false without measuring.
+      expect(await cache.add('k', 'x'.repeat(2000))).toBe(false);
       expect(await cache.get('new')).toBeUndefined();
       expect(await cache.setMany({ ok: 1, big: 'x'.repeat(2000) })).toBe(1);
       expect(await cache.get('big')).toBeUndefined();

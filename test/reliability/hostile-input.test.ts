@@ -267,7 +267,7 @@ describe('memory: values at and over maxBytes', () => {
     return base + 'x'.repeat(fill);
   }
 
-  it('an entry exactly at maxBytes is stored; one byte over answers false and keeps the old value (set, add, setMany, tenants)', async () => {
+  it('an entry exactly at maxBytes is stored; one byte over is refused and keeps the old value (set false, add rejects, setMany 0, tenants)', async () => {
     for (const tenantId of [undefined, 'a:b*']) {
       const cache = createMemoryCache({ maxBytes: MAX });
       const scope = tenantId === undefined ? {} : { tenantId };
@@ -289,7 +289,7 @@ describe('memory: values at and over maxBytes', () => {
       expect(await cache.set('k', over, scope)).toBe(false);
       expect(await cache.get('k', scope)).toBe(atLimit);
       expect(await cache.delete('k', scope)).toBe(true);
-      expect(await cache.add('k', over, scope)).toBe(false);
+      await expectCacheError(() => cache.add('k', over, scope), 'refused');
       expect(await cache.get('k', scope)).toBeUndefined();
       expect(await cache.add('k', atLimit, scope)).toBe(true);
       expect(await cache.validate()).toBe(true);
