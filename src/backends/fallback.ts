@@ -164,7 +164,11 @@ class FallbackCacheImpl implements FallbackCache {
     const route = this.route();
     if (route !== 'fallback') {
       try {
-        if (this.hasPending) await this.reconcile();
+        // Wait for a replay in progress too, not only while invalidations are pending: the
+        // replay takes the pending list before its deletes land, and a read sent meanwhile
+        // would get a pre-outage value back. Loop: a write that failed during the replay
+        // adds a pending invalidation of its own.
+        while (this.reconciling !== undefined || this.hasPending) await this.reconcile();
         this.primaryCalls++;
         const result = await call(this.primary);
         this.succeeded();
@@ -325,10 +329,12 @@ class FallbackCacheImpl implements FallbackCache {
     return this.run((cache) => cache.stats(options));
   }
 
-  /** `true` when the primary works end to end, or, while the circuit is open, when the fallback does. */
+  /**
+   * While the circuit is closed, whether the primary works end to end (calls go
+   * there); while it is open or half-open, whether the fallback does.
+   */
   async validate(): Promise<boolean> {
-    if (this.state === 'closed' && (await this.primary.validate())) return true;
-    return this.fallback.validate();
+    return this.state === 'closed' ? this.primary.validate() : this.fallback.validate();
   }
 
   async clear(): Promise<void> {

@@ -4,6 +4,7 @@ import { createFallbackCache } from '../../src/backends/fallback.js';
 import { createMemoryCache } from '../../src/backends/memory.js';
 import { CacheError, DragonflyConnectionError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
+import { REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
 import { RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -29,6 +30,40 @@ function switchable(inner: Cache = createMemoryCache()) {
     },
   });
   return { cache, state };
+}
+
+/** `inner` with every operation answered after a random delay of up to `ms`, as a server over a network would. */
+function delayed(inner: Cache, ms = 3): Cache {
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      const member = Reflect.get(target, prop, receiver);
+      if (typeof member !== 'function' || prop === 'close' || prop === 'keys') return member;
+      return async (...args: unknown[]) => {
+        await sleep(Math.random() * ms);
+        return member.apply(target, args);
+      };
+    },
+  });
+}
+
+/**
+ * 64 keys written 'old' on the primary, overwritten 'new' while it timed out
+ * (the circuit stays closed), then read concurrently once it answers again.
+ * Answers the number of reads that returned the pre-outage value.
+ */
+async function staleReadsAfterRecovery(inner: Cache): Promise<{ stale: number; reads: unknown[] }> {
+  const { cache: primary, state } = switchable(inner);
+  const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 1000 });
+  const keys = Array.from({ length: 64 }, (_, i) => `k${i}`);
+  await cache.setMany(Object.fromEntries(keys.map((k) => [k, 'old'])));
+  state.down = 'timeout';
+  for (const k of keys) expect(await cache.set(k, 'new')).toBe(true);
+  expect(cache.circuit()).toMatchObject({ state: 'closed', pendingInvalidations: 64 });
+  state.down = false;
+  const reads = await Promise.all(keys.map((k) => cache.get(k)));
+  expect(cache.circuit().pendingInvalidations).toBe(0);
+  await cache.clear();
+  return { stale: reads.filter((v) => v === 'old').length, reads };
 }
 
 describe('createFallbackCache', () => {
@@ -209,6 +244,26 @@ describe('createFallbackCache', () => {
     expect(cache.circuit().state).toBe('closed');
   });
 
+  it('concurrent reads right after recovery wait for the whole invalidation replay: none returns a pre-outage value', async () => {
+    const { stale, reads } = await staleReadsAfterRecovery(delayed(createMemoryCache()));
+    expect(stale).toBe(0);
+    // Invalidated everywhere: a miss, never 'old' (nor the outage's own value, which the fallback dropped).
+    expect(reads.every((v) => v === undefined)).toBe(true);
+  });
+
+  it('validate answers about the primary while the circuit is closed, and about the fallback while it is open', async () => {
+    const { cache: primary, state } = switchable();
+    const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 2, resetTimeout: 60_000 });
+    expect(await cache.validate()).toBe(true);
+    state.down = 'connection';
+    expect(cache.circuit().state).toBe('closed');
+    expect(await cache.validate()).toBe(false);
+    await cache.get('a');
+    await cache.get('a');
+    expect(cache.circuit().state).toBe('open');
+    expect(await cache.validate()).toBe(true);
+  });
+
   it('too many invalidations during one outage clear the primary namespace on recovery', async () => {
     const { cache: primary, state } = switchable();
     const cache = createFallbackCache({ primary, fallback: createMemoryCache({ maxSize: 20_000 }), failureThreshold: 1, resetTimeout: 0.05 });
@@ -229,6 +284,19 @@ describe('createFallbackCache', () => {
     await cache.close();
     await expect(primary.get('a')).rejects.toMatchObject({ errorType: 'closed' });
     await expect(fallback.get('a')).rejects.toMatchObject({ errorType: 'closed' });
+  });
+});
+
+describe.skipIf(!redisAvailable)('createFallbackCache in front of the Redis at REDIS_URL', () => {
+  it('concurrent reads right after recovery never return a value overwritten during the outage', async () => {
+    const dragonfly = await createDragonflyCache({ url: REDIS_URL, keyPrefix: uniquePrefix('fallback-stale') });
+    try {
+      const { stale } = await staleReadsAfterRecovery(dragonfly);
+      expect(stale).toBe(0);
+    } finally {
+      await dragonfly.clear();
+      await dragonfly.close();
+    }
   });
 });
 
