@@ -15,9 +15,10 @@ export interface FallbackCacheOptions {
    */
   failureThreshold?: number;
   /**
-   * Seconds the circuit stays open before one probe call is let through to the
-   * primary (half-open); the probe's success closes the circuit, its failure
-   * opens it for another `resetTimeout`. Positive, fractions allowed. Default 5.
+   * Milliseconds the circuit stays open before one probe call is let through to
+   * the primary (half-open); the probe's success closes the circuit, its failure
+   * opens it for another `resetTimeout`. A positive number. Default 5000.
+   * (Durations follow one rule in cachekit: TTLs in seconds, timeouts and waits in milliseconds.)
    */
   resetTimeout?: number;
 }
@@ -77,7 +78,7 @@ function isOutage(error: unknown): boolean {
  *   answered by the fallback instead; `failureThreshold` of them in a row open
  *   the circuit. Other errors (`validation`, `serialization`, `server`,
  *   `closed`) are never swallowed.
- * - Open: calls go to the fallback only. After `resetTimeout` seconds one
+ * - Open: calls go to the fallback only. After `resetTimeout` milliseconds one
  *   call probes the primary (half-open) while the others keep using the fallback.
  * - Never stale after recovery: every key written or deleted and every pattern
  *   cleared while the primary was skipped is deleted from the primary before it
@@ -91,7 +92,7 @@ export function createFallbackCache(options: FallbackCacheOptions): FallbackCach
   if (!isCache(options.fallback)) throw new CacheError(`${WHERE}: fallback must be a Cache, got ${describeValue(options.fallback)}`, 'validation');
   if (options.primary === options.fallback) throw new CacheError(`${WHERE}: primary and fallback must be different caches`, 'validation');
   const failureThreshold = positive('failureThreshold', options.failureThreshold, 3, true);
-  const resetMs = positive('resetTimeout', options.resetTimeout, 5, false) * 1000;
+  const resetMs = positive('resetTimeout', options.resetTimeout, 5000, false);
   return new FallbackCacheImpl(options.primary, options.fallback, failureThreshold, resetMs);
 }
 

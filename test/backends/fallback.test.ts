@@ -114,7 +114,7 @@ describe('createFallbackCache', () => {
 
   it('answers from the fallback when the primary fails, and opens after failureThreshold consecutive failures', async () => {
     const { cache: primary, state } = switchable();
-    const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 3, resetTimeout: 60 });
+    const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 3, resetTimeout: 60_000 });
     state.down = 'timeout';
     expect(await cache.set('a', 1)).toBe(true);
     expect(cache.circuit()).toMatchObject({ state: 'closed', consecutiveFailures: 1 });
@@ -141,9 +141,9 @@ describe('createFallbackCache', () => {
     expect(cache.circuit()).toMatchObject({ state: 'closed', consecutiveFailures: 1 });
   });
 
-  it('after resetTimeout lets exactly one probe through; a failed probe reopens, a good one closes', async () => {
+  it('after resetTimeout (milliseconds) lets exactly one probe through; a failed probe reopens, a good one closes', async () => {
     const { cache: primary, state } = switchable();
-    const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 1, resetTimeout: 0.1 });
+    const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 1, resetTimeout: 100 });
     state.down = 'connection';
     await cache.get('a');
     expect(cache.circuit().state).toBe('open');
@@ -164,7 +164,7 @@ describe('createFallbackCache', () => {
 
   it('never swallows validation errors, whatever the circuit state, and does not count them as failures', async () => {
     const { cache: primary, state } = switchable();
-    const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 1, resetTimeout: 60 });
+    const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 1, resetTimeout: 60_000 });
     const bad: (() => Promise<unknown>)[] = [
       () => cache.get(''),
       () => cache.set('k', 1, { ttl: -1 }),
@@ -210,7 +210,7 @@ describe('createFallbackCache', () => {
   it('never serves a value older than one written or deleted during the outage once the primary is back', async () => {
     const { cache: primary, state } = switchable();
     const fallback = createMemoryCache();
-    const cache = createFallbackCache({ primary, fallback, failureThreshold: 1, resetTimeout: 0.05 });
+    const cache = createFallbackCache({ primary, fallback, failureThreshold: 1, resetTimeout: 50 });
     await cache.setMany({ overwritten: 'old', deleted: 'old', patterned: 'old', kept: 'old' });
     await cache.set('mine', 'old', { tenantId: 'acme' });
     state.down = 'connection';
@@ -266,7 +266,7 @@ describe('createFallbackCache', () => {
 
   it('too many invalidations during one outage clear the primary namespace on recovery', async () => {
     const { cache: primary, state } = switchable();
-    const cache = createFallbackCache({ primary, fallback: createMemoryCache({ maxSize: 20_000 }), failureThreshold: 1, resetTimeout: 0.05 });
+    const cache = createFallbackCache({ primary, fallback: createMemoryCache({ maxSize: 20_000 }), failureThreshold: 1, resetTimeout: 50 });
     await cache.set('before', 1);
     state.down = 'connection';
     await cache.setMany(Array.from({ length: 10_001 }, (_, i) => [`k${i}`, i] as const));
@@ -309,7 +309,7 @@ describe.skipIf(!redisServerInstalled)('createFallbackCache in front of a real r
 
   it('keeps every operation succeeding while the server is down, without hammering it, and returns to it after recovery', async () => {
     const COMMAND_TIMEOUT = 300;
-    const RESET_TIMEOUT = 0.5;
+    const RESET_TIMEOUT = 500;
     const server = await RedisServer.start();
     const dragonfly = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'fallback' });
     const { cache: primary, state } = switchable(dragonfly);
@@ -335,7 +335,7 @@ describe.skipIf(!redisServerInstalled)('createFallbackCache in front of a real r
       const primaryCallsWhileDown = state.calls - callsAtKill;
       const attempted = ops * 3 + 1;
       // failureThreshold calls, then one probe per resetTimeout at most.
-      expect(primaryCallsWhileDown).toBeLessThanOrEqual(3 + Math.ceil(2 / RESET_TIMEOUT) + 1);
+      expect(primaryCallsWhileDown).toBeLessThanOrEqual(3 + Math.ceil(2000 / RESET_TIMEOUT) + 1);
       expect(cache.circuit().state).not.toBe('closed');
 
       await server.restart();
@@ -347,7 +347,7 @@ describe.skipIf(!redisServerInstalled)('createFallbackCache in front of a real r
       const recoveryMs = performance.now() - restartedAt;
       expect(cache.circuit().state).toBe('closed');
       // Bounded by resetTimeout plus the client's reconnection (at most 1 s between attempts).
-      expect(recoveryMs).toBeLessThanOrEqual(RESET_TIMEOUT * 1000 + 2500);
+      expect(recoveryMs).toBeLessThanOrEqual(RESET_TIMEOUT + 2500);
       expect(await cache.set('after', 'back')).toBe(true);
       expect(await dragonfly.get('after')).toBe('back');
       expect(await cache.get('before')).toBeUndefined();
@@ -362,7 +362,7 @@ describe.skipIf(!redisServerInstalled)('createFallbackCache in front of a real r
   });
   it('on a hung server only failureThreshold calls wait for commandTimeout; the rest answer from the fallback at once', async () => {
     const COMMAND_TIMEOUT = 300;
-    const RESET_TIMEOUT = 0.5;
+    const RESET_TIMEOUT = 500;
     const server = await RedisServer.start();
     const dragonfly = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'fallback-hung' });
     const { cache: primary, state } = switchable(dragonfly);
@@ -383,7 +383,7 @@ describe.skipIf(!redisServerInstalled)('createFallbackCache in front of a real r
       const primaryCalls = state.calls - callsAtPause;
       expect(Math.max(...durations)).toBeLessThanOrEqual(COMMAND_TIMEOUT + 250);
       // The threshold, then at most one probe per resetTimeout.
-      expect(waited).toBeLessThanOrEqual(3 + Math.ceil(2 / RESET_TIMEOUT));
+      expect(waited).toBeLessThanOrEqual(3 + Math.ceil(2000 / RESET_TIMEOUT));
       server.resume();
       const resumedAt = performance.now();
       while (cache.circuit().state !== 'closed' && performance.now() - resumedAt < 10_000) {
