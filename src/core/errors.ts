@@ -57,7 +57,3 @@ export class DragonflyConnectionError extends CacheError {
     this.name = 'DragonflyConnectionError';
   }
 }
-
-export function validationError(message: string): CacheError {
-  return new CacheError(message, 'validation');
-}

@@ -43,12 +43,6 @@ export function scopeOf(tenantId: string | undefined): string {
   return `t:${SAFE_TENANT.test(tenantId) ? tenantId : encodeTenant(tenantId)}:`;
 }
 
-/** The tenant a raw key belongs to, in its encoded form, or `undefined` when untenanted. */
-export function encodedTenantOf(rawKey: string): string | undefined {
-  if (!rawKey.startsWith('t:')) return undefined;
-  return rawKey.slice(2, rawKey.indexOf(':', 2));
-}
-
 function encodeTenant(tenantId: string): string {
   return encodeURIComponent(tenantId).replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
