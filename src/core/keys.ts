@@ -3,6 +3,11 @@ import { checkOptions, describeValue } from './options.js';
 
 /** Longest key accepted, in UTF-16 code units. */
 export const MAX_KEY_LENGTH = 2048;
+/**
+ * Longest pattern accepted, in UTF-16 code units: twice the longest key, so any
+ * key, with every character escaped (`\*`), is a pattern that matches it.
+ */
+export const MAX_PATTERN_LENGTH = 2 * MAX_KEY_LENGTH;
 /** Longest tenant id accepted, in UTF-16 code units. */
 export const MAX_TENANT_LENGTH = 256;
 /** Longest TTL accepted short of `Infinity`, in seconds (about 68 years). */
@@ -33,7 +38,7 @@ export function checkKey(key: unknown): asserts key is string {
 }
 
 export function checkPattern(pattern: unknown): asserts pattern is string {
-  checkString('pattern', pattern, MAX_KEY_LENGTH);
+  checkString('pattern', pattern, MAX_PATTERN_LENGTH);
 }
 
 /** The literal raw-key prefix of a scope. */
