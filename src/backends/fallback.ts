@@ -4,8 +4,18 @@ import { checkOptions, describeValue } from '../core/options.js';
 import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '../core/types.js';
 
 export interface FallbackCacheOptions {
-  /** The cache used while it works, typically a Dragonfly cache. `close()` closes it. */
-  primary: Cache;
+  /**
+   * The cache used while it works, typically a Dragonfly cache, or a function
+   * that creates it: `primary: () => createDragonflyCache({ url })`. With a
+   * function the fallback cache can start while the server is down: calls are
+   * answered by `fallback` until the function resolves (the circuit reads
+   * `'open'` meanwhile, with `connecting: true`). It is called at once, then
+   * again `resetTimeout` ms after each rejection, in the background (never on a
+   * caller's path), until it resolves. Everything written, deleted or cleared
+   * before then is invalidated on the primary before it answers (it may hold
+   * older values). `close()` closes the primary, also one that arrives later.
+   */
+  primary: Cache | (() => Promise<Cache>);
   /** The cache that takes over while the primary is down, typically a memory cache. `close()` closes it. */
   fallback: Cache;
   /**
@@ -37,6 +47,12 @@ export interface CircuitStats {
   fallbackCalls: number;
   /** Keys, patterns and clears waiting to be applied to the primary before it is trusted again. */
   pendingInvalidations: number;
+  /** `true` while `primary` is a function that has not resolved yet (the state is then `'open'`). */
+  connecting: boolean;
+  /** Calls of the `primary` function so far (0 when a Cache was given). */
+  connectAttempts: number;
+  /** Why the last call of the `primary` function failed, while connecting; `undefined` otherwise. */
+  lastConnectError: unknown;
 }
 
 /** A `Cache` that answers from a fallback while its primary is down, behind a circuit breaker. */
@@ -77,18 +93,24 @@ function isOutage(error: unknown): boolean {
  * - Closed: calls go to the primary. A `connection` / `timeout` failure is
  *   answered by the fallback instead; `failureThreshold` of them in a row open
  *   the circuit. Other errors (`validation`, `serialization`, `server`,
- *   `closed`) are never swallowed.
+ *   `refused`, `closed`) are never swallowed.
  * - Open: calls go to the fallback only. After `resetTimeout` milliseconds one
  *   call probes the primary (half-open) while the others keep using the fallback.
  * - Never stale after recovery: every key written or deleted and every pattern
  *   cleared while the primary was skipped is deleted from the primary before it
  *   answers again, and the fallback is then emptied. Entries written during an
  *   outage are therefore lost on recovery (a miss), never served stale.
+ * - Starting during an outage: with `primary: () => createDragonflyCache(...)`
+ *   this returns at once and serves from the fallback (circuit `'open'`,
+ *   `connecting: true`) until the function resolves, calling it again in the
+ *   background every `resetTimeout` ms.
  */
 export function createFallbackCache(options: FallbackCacheOptions): FallbackCache {
   if (options === undefined) throw new CacheError(`${WHERE}: options { primary, fallback } are required`, 'validation');
   checkOptions(WHERE, options, OPTIONS);
-  if (!isCache(options.primary)) throw new CacheError(`${WHERE}: primary must be a Cache, got ${describeValue(options.primary)}`, 'validation');
+  if (!isCache(options.primary) && typeof options.primary !== 'function') {
+    throw new CacheError(`${WHERE}: primary must be a Cache or a function returning a Promise of one, got ${describeValue(options.primary)}`, 'validation');
+  }
   if (!isCache(options.fallback)) throw new CacheError(`${WHERE}: fallback must be a Cache, got ${describeValue(options.fallback)}`, 'validation');
   if (options.primary === options.fallback) throw new CacheError(`${WHERE}: primary and fallback must be different caches`, 'validation');
   const failureThreshold = positive('failureThreshold', options.failureThreshold, 3, true);
@@ -97,10 +119,17 @@ export function createFallbackCache(options: FallbackCacheOptions): FallbackCach
 }
 
 type Route = 'primary' | 'probe' | 'fallback';
+type PrimaryFactory = () => Promise<Cache>;
 
 class FallbackCacheImpl implements FallbackCache {
   readonly kind = 'fallback';
   private state: CircuitState = 'closed';
+  // Undefined until a `primary` function resolves; every route goes to the fallback meanwhile.
+  private primary: Cache | undefined;
+  private connectAttempts = 0;
+  private lastConnectError: unknown;
+  private connectTimer: NodeJS.Timeout | undefined;
+  private closed = false;
   private failures = 0;
   private openedAt = 0;
   private opened = 0;
@@ -113,11 +142,55 @@ class FallbackCacheImpl implements FallbackCache {
   private reconciling: Promise<void> | undefined;
 
   constructor(
-    private readonly primary: Cache,
+    primary: Cache | PrimaryFactory,
     private readonly fallback: Cache,
     private readonly failureThreshold: number,
     private readonly resetMs: number,
-  ) {}
+  ) {
+    if (typeof primary === 'function') {
+      this.state = 'open';
+      this.connect(primary);
+    } else {
+      this.primary = primary;
+    }
+  }
+
+  /** Calls the primary's factory, and again `resetMs` after each failure, until it gives a Cache. */
+  private connect(factory: PrimaryFactory): void {
+    this.connectAttempts++;
+    let attempt: Promise<Cache>;
+    try {
+      attempt = Promise.resolve(factory());
+    } catch (error) {
+      attempt = Promise.reject(error);
+    }
+    attempt
+      .then((primary) => {
+        if (!isCache(primary) || primary === this.fallback) {
+          throw new CacheError(`${WHERE}: primary() must resolve to a Cache other than the fallback, got ${describeValue(primary)}`, 'validation');
+        }
+        if (this.closed) {
+          void primary.close().catch(() => {});
+          return;
+        }
+        this.primary = primary;
+        this.lastConnectError = undefined;
+        // Straight to closed: it just connected. What the fallback answered meanwhile is
+        // pending, so the first call replays it before anything reaches the primary.
+        this.failures = 0;
+        this.state = 'closed';
+      })
+      .catch((error: unknown) => {
+        if (this.closed) return;
+        this.lastConnectError = error;
+        this.connectTimer = setTimeout(() => {
+          this.connectTimer = undefined;
+          if (!this.closed) this.connect(factory);
+        }, this.resetMs);
+        // A retry alone must not keep a process alive.
+        this.connectTimer.unref();
+      });
+  }
 
   circuit(): CircuitStats {
     return {
@@ -127,11 +200,15 @@ class FallbackCacheImpl implements FallbackCache {
       primaryCalls: this.primaryCalls,
       fallbackCalls: this.fallbackCalls,
       pendingInvalidations: this.pendingAll ? Infinity : this.pendingKeys.size + this.pendingPatterns.length,
+      connecting: this.primary === undefined && !this.closed,
+      connectAttempts: this.connectAttempts,
+      lastConnectError: this.primary === undefined ? this.lastConnectError : undefined,
     };
   }
 
   private route(): Route {
     if (this.state === 'closed') return 'primary';
+    if (this.primary === undefined) return 'fallback';
     if (this.state === 'open' && Date.now() - this.openedAt >= this.resetMs) {
       this.state = 'half-open';
       return 'probe';
@@ -171,7 +248,7 @@ class FallbackCacheImpl implements FallbackCache {
         // adds a pending invalidation of its own.
         while (this.reconciling !== undefined || this.hasPending) await this.reconcile();
         this.primaryCalls++;
-        const result = await call(this.primary);
+        const result = await call(this.primary as Cache);
         this.succeeded();
         return result;
       } catch (error) {
@@ -216,6 +293,7 @@ class FallbackCacheImpl implements FallbackCache {
   }
 
   private async replay(): Promise<void> {
+    const primary = this.primary as Cache;
     const all = this.pendingAll;
     const keys = [...this.pendingKeys.values()];
     const patterns = this.pendingPatterns;
@@ -225,17 +303,17 @@ class FallbackCacheImpl implements FallbackCache {
     try {
       if (all) {
         this.primaryCalls++;
-        await this.primary.clear();
+        await primary.clear();
       } else {
         for (const [tenantId, pattern] of patterns) {
           this.primaryCalls++;
-          await this.primary.clearPattern(pattern, tenantId === undefined ? undefined : { tenantId });
+          await primary.clearPattern(pattern, tenantId === undefined ? undefined : { tenantId });
         }
         // The first key alone: a primary still down fails once, not once per pending key.
         for (let i = 0, n = 1; i < keys.length; i += n, n = REPLAY_CONCURRENCY) {
           const chunk = keys.slice(i, i + n);
           this.primaryCalls += chunk.length;
-          await Promise.all(chunk.map(([tenantId, key]) => this.primary.delete(key, tenantId === undefined ? undefined : { tenantId })));
+          await Promise.all(chunk.map(([tenantId, key]) => primary.delete(key, tenantId === undefined ? undefined : { tenantId })));
         }
       }
     } catch (error) {
@@ -332,10 +410,11 @@ class FallbackCacheImpl implements FallbackCache {
 
   /**
    * While the circuit is closed, whether the primary works end to end (calls go
-   * there); while it is open or half-open, whether the fallback does.
+   * there); while it is open or half-open (or the primary is still connecting),
+   * whether the fallback does.
    */
   async validate(): Promise<boolean> {
-    return this.state === 'closed' ? this.primary.validate() : this.fallback.validate();
+    return this.state === 'closed' && this.primary !== undefined ? this.primary.validate() : this.fallback.validate();
   }
 
   async clear(): Promise<void> {
@@ -348,7 +427,10 @@ class FallbackCacheImpl implements FallbackCache {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.primary.close(), this.fallback.close()]);
+    this.closed = true;
+    clearTimeout(this.connectTimer);
+    // A primary still being created is closed when it arrives (see `connect`).
+    await Promise.allSettled([this.primary?.close(), this.fallback.close()]);
   }
 }
 

@@ -277,6 +277,107 @@ describe('createFallbackCache', () => {
     expect((await primary.stats()).size).toBe(0);
   });
 
+  describe('with a primary given as a function (the server may be down at boot)', () => {
+    it('starts at once while the function rejects, answers from the fallback, and retries in the background every resetTimeout', async () => {
+      let calls = 0;
+      const primary = () => {
+        calls++;
+        return Promise.reject(new DragonflyConnectionError('could not connect to Dragonfly at 127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1'));
+      };
+      const cache = createFallbackCache({ primary, fallback: createMemoryCache(), resetTimeout: 50 });
+      try {
+        expect(calls).toBe(1);
+        expect(await cache.set('k', 1)).toBe(true);
+        expect(await cache.get('k')).toBe(1);
+        // Never on a caller's path: calls do not call the function.
+        for (let i = 0; i < 50; i++) await cache.get('k');
+        expect(calls).toBe(1);
+        expect(cache.circuit()).toMatchObject({ state: 'open', connecting: true, connectAttempts: 1, primaryCalls: 0, opened: 0 });
+        expect(cache.circuit().lastConnectError).toBeInstanceOf(DragonflyConnectionError);
+        expect(await cache.validate()).toBe(true);
+        await sleep(230);
+        // Spaced by resetTimeout: about 4 more attempts in 230 ms, never a tight loop.
+        expect(calls).toBeGreaterThanOrEqual(3);
+        expect(calls).toBeLessThanOrEqual(6);
+      } finally {
+        await cache.close();
+      }
+      const afterClose = calls;
+      await sleep(120);
+      expect(calls).toBe(afterClose);
+    });
+
+    it('moves to the primary once the function resolves, invalidating there everything written, deleted or cleared before', async () => {
+      const { cache: inner } = switchable();
+      await inner.setMany({ written: 'old', deleted: 'old', patterned: 'old', kept: 'old' });
+      await inner.set('mine', 'old', { tenantId: 'acme' });
+      let up = false;
+      const primary = () => (up ? Promise.resolve(inner) : Promise.reject(new DragonflyConnectionError('down')));
+      const fallback = createMemoryCache();
+      const cache = createFallbackCache({ primary, fallback, resetTimeout: 30 });
+      expect(await cache.set('written', 'new')).toBe(true);
+      expect(await cache.delete('deleted')).toBe(false);
+      expect(await cache.clearPattern('patt*')).toBe(0);
+      expect(await cache.set('mine', 'new', { tenantId: 'acme' })).toBe(true);
+      expect(await cache.get('written')).toBe('new');
+      expect(cache.circuit().pendingInvalidations).toBe(4);
+      up = true;
+      for (let i = 0; i < 50 && cache.circuit().connecting; i++) await sleep(10);
+      expect(cache.circuit()).toMatchObject({ state: 'closed', connecting: false, lastConnectError: undefined });
+      const reads = await Promise.all(['written', 'deleted', 'patterned', 'kept'].map((k) => cache.get(k)));
+      expect(reads).toEqual([undefined, undefined, undefined, 'old']);
+      expect(await cache.get('mine', { tenantId: 'acme' })).toBeUndefined();
+      expect(cache.circuit().pendingInvalidations).toBe(0);
+      expect(await cache.set('after', 1)).toBe(true);
+      expect(await inner.get('after')).toBe(1);
+      expect((await fallback.stats()).size).toBe(0);
+      await cache.close();
+    });
+
+    it('a clear before the primary arrives clears the primary namespace when it does', async () => {
+      const inner = createMemoryCache();
+      await inner.set('k', 'old');
+      let resolve!: (cache: Cache) => void;
+      const cache = createFallbackCache({ primary: () => new Promise<Cache>((r) => (resolve = r)), fallback: createMemoryCache() });
+      await cache.clear();
+      resolve(inner);
+      await sleep(0);
+      expect(await cache.get('k')).toBeUndefined();
+      expect((await inner.stats()).size).toBe(0);
+      await cache.close();
+    });
+
+    it('close() closes a primary that arrives later, and stops retrying', async () => {
+      let resolve!: (cache: Cache) => void;
+      const late = createMemoryCache();
+      const cache = createFallbackCache({ primary: () => new Promise<Cache>((r) => (resolve = r)), fallback: createMemoryCache() });
+      await cache.close();
+      resolve(late);
+      await sleep(0);
+      await expect(late.get('k')).rejects.toMatchObject({ errorType: 'closed' });
+      await expect(cache.get('k')).rejects.toMatchObject({ errorType: 'closed' });
+      expect(cache.circuit().connecting).toBe(false);
+    });
+
+    it('a function that throws or resolves to something else than a Cache counts as a failed attempt and is retried', async () => {
+      let calls = 0;
+      const primary = (() => {
+        calls++;
+        if (calls === 1) throw new Error('sync failure');
+        if (calls === 2) return Promise.resolve({ not: 'a cache' });
+        return Promise.resolve(createMemoryCache());
+      }) as () => Promise<Cache>;
+      const cache = createFallbackCache({ primary, fallback: createMemoryCache(), resetTimeout: 20 });
+      expect(cache.circuit().lastConnectError).toBeUndefined();
+      await sleep(0);
+      expect((cache.circuit().lastConnectError as Error).message).toBe('sync failure');
+      for (let i = 0; i < 50 && cache.circuit().connecting; i++) await sleep(10);
+      expect(calls).toBe(3);
+      expect(cache.circuit().state).toBe('closed');
+      await cache.close();
+    });
+  });
+
   it('closes both caches', async () => {
     const primary = createMemoryCache();
     const fallback = createMemoryCache();
@@ -302,6 +403,39 @@ describe.skipIf(!redisAvailable)('createFallbackCache in front of the Redis at R
 
 describe.skipIf(!redisServerInstalled)('createFallbackCache in front of a real redis-server that dies and comes back', () => {
   stopRedisServersAfterAll();
+
+  it('starts while the server is down at boot (primary: () => createDragonflyCache(...)) and moves to it once it is up', async () => {
+    const server = await RedisServer.start();
+    await server.kill();
+    const cache = createFallbackCache({
+      primary: () => createDragonflyCache({ url: server.url, keyPrefix: 'boot', connectTimeout: 300, commandTimeout: 300 }),
+      fallback: createMemoryCache(),
+      resetTimeout: 200,
+    });
+    try {
+      const started = performance.now();
+      expect(await cache.set('k', 'during')).toBe(true);
+      expect(await cache.get('k')).toBe('during');
+      expect(performance.now() - started).toBeLessThan(50);
+      await sleep(300);
+      expect(cache.circuit()).toMatchObject({ state: 'open', connecting: true });
+      expect((cache.circuit().lastConnectError as Error).message).toMatch(/ECONNREFUSED/);
+      await server.restart();
+      const upAt = performance.now();
+      while (cache.circuit().connecting && performance.now() - upAt < 5000) await sleep(20);
+      expect(cache.circuit()).toMatchObject({ state: 'closed', connecting: false });
+      // Written during the outage: invalidated, never served from the fallback now that the server is back.
+      expect(await cache.get('k')).toBeUndefined();
+      expect(await cache.set('k', 'after')).toBe(true);
+      const direct = await createDragonflyCache({ url: server.url, keyPrefix: 'boot' });
+      expect(await direct.get('k')).toBe('after');
+      await direct.close();
+      expect(await cache.validate()).toBe(true);
+    } finally {
+      await cache.close();
+      await server.stop();
+    }
+  });
   const report: string[] = [];
   afterAll(() => {
     if (report.length > 0) console.log(`[reliability] fallback cache\n${report.join('\n')}`);
