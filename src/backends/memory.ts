@@ -78,8 +78,8 @@ class MemoryCache implements Cache {
       perf: { now: () => performance.now() },
       dispose: (_value, key, reason) => {
         const scope = scopeOfRaw(key);
-        if (reason === 'evict') this.counters.add(scope, 'evictions');
-        else if (reason === 'expire') this.counters.add(scope, 'expirations');
+        if (reason === 'evict') this.counters.addIfTracked(scope, 'evictions');
+        else if (reason === 'expire') this.counters.addIfTracked(scope, 'expirations');
       },
     });
   }

@@ -11,6 +11,7 @@ import {
   validateCache,
 } from '../../src/core/functions.js';
 import { MAX_KEY_LENGTH, MAX_PATTERN_LENGTH, MAX_TENANT_LENGTH, MAX_TTL_SECONDS } from '../../src/core/keys.js';
+import { MAX_TRACKED_TENANTS } from '../../src/core/stats.js';
 import type { Cache } from '../../src/core/types.js';
 
 /** What the suite may ask of a backend's factory. */
@@ -779,6 +780,30 @@ export function registerCacheBehaviourSuite(name: string, factory: BehaviourCach
         expect(await cache.stats({ tenantId: 'a' })).toMatchObject({ size: 0, sets: 1, hits: 1, misses: 0, deletes: 1 });
         expect(await cache.stats({ tenantId: 'never-used' })).toMatchObject({ size: 0, sets: 0, hits: 0, misses: 0, deletes: 0, memoryMb: 0 });
         expect(await cache.stats()).toMatchObject({ size: 3, sets: 4, hits: 3, misses: 1, deletes: 1 });
+      });
+
+      it(`a tenant's counters count since it was last among the ${MAX_TRACKED_TENANTS} most recently active; its size is always measured`, async () => {
+        const cache = await fresh();
+        await cache.set('k', 1, { tenantId: 'early' });
+        await cache.get('k', { tenantId: 'early' });
+        expect(await cache.stats({ tenantId: 'early' })).toMatchObject({ sets: 1, hits: 1, size: 1 });
+        // Reading the stats of tenants that never did anything tracks none of them...
+        for (let i = 0; i < 10; i++) expect((await cache.stats({ tenantId: `reader-${i}` })).hits).toBe(0);
+        const busy = async (from: number, to: number) => {
+          for (let i = from; i < to; i += 100) {
+            await Promise.all(Array.from({ length: Math.min(100, to - i) }, (_, j) => cache.get('absent', { tenantId: `busy-${i + j}` })));
+          }
+        };
+        // ...so 'early' is still one of the most recently active after this many others,
+        await busy(0, MAX_TRACKED_TENANTS - 1);
+        expect(await cache.stats({ tenantId: 'early' })).toMatchObject({ sets: 1, hits: 1, size: 1 });
+        // and forgotten after one more.
+        await busy(MAX_TRACKED_TENANTS - 1, MAX_TRACKED_TENANTS);
+        expect(await cache.stats({ tenantId: 'early' })).toMatchObject({ sets: 0, hits: 0, size: 1 });
+        expect(await cache.stats({ tenantId: `busy-${MAX_TRACKED_TENANTS - 1}` })).toMatchObject({ misses: 1 });
+        expect(await cache.stats()).toMatchObject({ sets: 1, hits: 1, misses: MAX_TRACKED_TENANTS, size: 1 });
+        expect(await cache.get('k', { tenantId: 'early' })).toBe(1);
+        expect(await cache.stats({ tenantId: 'early' })).toMatchObject({ sets: 0, hits: 1 });
       });
     });
 
