@@ -475,6 +475,31 @@ class DragonflyCache implements Cache {
     return removed;
   }
 
+  /** `SCAN … MATCH … COUNT 1000`, one page at a time, on every master; never `KEYS`. */
+  async *keys(pattern: string, options?: ScopeOptions): AsyncGenerator<string, void, undefined> {
+    this.open();
+    checkPattern(pattern);
+    checkScopeOptions('keys', options);
+    const scope = scopeOf(options?.tenantId);
+    // The scope is a literal without glob metacharacters, so the pattern cannot match outside it.
+    const match = this.ns + scope + pattern;
+    const strip = this.ns.length + scope.length;
+    for (const node of this.nodes()) {
+      let cursor = '0';
+      do {
+        this.open();
+        let page: [string, string[]];
+        try {
+          page = await this.deadlines.bound(node.scan(cursor, 'MATCH', match, 'COUNT', CHUNK));
+        } catch (error) {
+          throw this.fail(scope, error, 'keys');
+        }
+        cursor = page[0];
+        for (const raw of page[1]) yield raw.slice(strip);
+      } while (cursor !== '0');
+    }
+  }
+
   async getMany<T>(keys: Iterable<string>, options?: ScopeOptions): Promise<Map<string, T>> {
     this.open();
     const list = keysOf(keys);

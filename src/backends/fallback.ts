@@ -384,6 +384,42 @@ class FallbackCacheImpl implements FallbackCache {
     );
   }
 
+  /**
+   * While the circuit is closed, the primary's keys (after the pending
+   * invalidations are applied there); while it is open or half-open, or the
+   * primary is still connecting, the fallback's: only what was written during
+   * the outage. An outage before the first key falls back; one after keys were
+   * listed rejects, as a listing cannot switch caches half-way.
+   */
+  async *keys(pattern: string, options?: ScopeOptions): AsyncGenerator<string, void, undefined> {
+    checkPattern(pattern);
+    checkScopeOptions('keys', options);
+    tenantOf(options);
+    const route = this.route();
+    if (route !== 'fallback') {
+      let listed = false;
+      try {
+        while (this.reconciling !== undefined || this.hasPending) await this.reconcile();
+        this.primaryCalls++;
+        for await (const key of (this.primary as Cache).keys(pattern, options)) {
+          if (!listed) this.succeeded();
+          listed = true;
+          yield key;
+        }
+        if (!listed) this.succeeded();
+        return;
+      } catch (error) {
+        if (listed || !isOutage(error)) {
+          if (!listed && route === 'probe') this.succeeded();
+          throw error;
+        }
+        this.failed(route);
+      }
+    }
+    this.fallbackCalls++;
+    yield* this.fallback.keys(pattern, options);
+  }
+
   async getMany<T>(keys: Iterable<string>, options?: ScopeOptions): Promise<Map<string, T>> {
     // An iterable may be single-use: read it once (validating it), hand either cache the same array.
     const list = keysOf(keys);

@@ -184,6 +184,27 @@ class MemoryCache implements Cache {
     return removed;
   }
 
+  /**
+   * The scope's matching keys are gathered first (references to strings the
+   * cache holds anyway), then each is checked again as it is listed, so a key
+   * deleted or expired since is not listed.
+   */
+  async *keys(pattern: string, options?: ScopeOptions): AsyncGenerator<string, void, undefined> {
+    this.open();
+    checkPattern(pattern);
+    checkScopeOptions('keys', options);
+    const scope = localScope(options?.tenantId);
+    const matches = compileGlob(pattern);
+    const found: string[] = [];
+    for (const raw of this.lru.keys()) {
+      if (scopeOfRaw(raw) === scope && matches(raw.slice(scope.length))) found.push(raw);
+    }
+    for (const raw of found) {
+      this.open();
+      if (this.lru.has(raw)) yield raw.slice(scope.length);
+    }
+  }
+
   async getMany<T>(keys: Iterable<string>, options?: ScopeOptions): Promise<Map<string, T>> {
     this.open();
     const list = keysOf(keys);

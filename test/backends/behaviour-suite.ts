@@ -12,7 +12,7 @@ import {
 } from '../../src/core/functions.js';
 import { MAX_KEY_LENGTH, MAX_PATTERN_LENGTH, MAX_TENANT_LENGTH, MAX_TTL_SECONDS } from '../../src/core/keys.js';
 import { MAX_TRACKED_TENANTS } from '../../src/core/stats.js';
-import type { Cache } from '../../src/core/types.js';
+import type { Cache, ScopeOptions } from '../../src/core/types.js';
 
 /** What the suite may ask of a backend's factory. */
 export interface BehaviourCacheOptions {
@@ -850,6 +850,99 @@ export function registerCacheBehaviourSuite(name: string, factory: BehaviourCach
         const stats = await cache.stats();
         expect(stats.deletes).toBe(50);
         expect(stats.size).toBe(2);
+      });
+    });
+
+    describe('keys', () => {
+      async function list(cache: Cache, pattern: string, options?: ScopeOptions): Promise<string[]> {
+        const out: string[] = [];
+        for await (const key of cache.keys(pattern, options)) out.push(key);
+        return out;
+      }
+      const sorted = (keys: Iterable<string>) => [...keys].sort();
+
+      it.each(PATTERN_CASES)('keys lists exactly what clearPattern removes: %s (%s)', async (_label, pattern, expected) => {
+        const cache = await fresh();
+        for (const tenantId of [undefined, '[*?]']) {
+          const scope = tenantId === undefined ? {} : { tenantId };
+          await cache.setMany(
+            PATTERN_KEYS.map((k) => [k, k] as const),
+            scope,
+          );
+          expect(sorted(await list(cache, pattern, scope))).toEqual(sorted(expected));
+        }
+      });
+
+      it('lists every scope’s own keys exactly as given, whatever the characters (: * unicode), never another scope’s', async () => {
+        const cache = await fresh();
+        await cache.setMany(NASTY_KEYS.map((k) => [k, 1] as const));
+        for (const tenantId of NASTY_TENANTS) await cache.setMany(NASTY_KEYS.map((k) => [`${k}|${tenantId}`, 1] as const), { tenantId });
+        expect(sorted(await list(cache, '*'))).toEqual(sorted(NASTY_KEYS));
+        for (const tenantId of NASTY_TENANTS) {
+          expect(sorted(await list(cache, '*', { tenantId })), `tenant ${tenantId}`).toEqual(sorted(NASTY_KEYS.map((k) => `${k}|${tenantId}`)));
+        }
+        expect(await list(cache, 't:*')).toEqual(['t:a:b']);
+        expect(await list(cache, '*|a:b', { tenantId: 'a' })).toEqual([]);
+        expect(await list(cache, '*', { tenantId: 'nobody' })).toEqual([]);
+      });
+
+      it('a key of MAX_KEY_LENGTH is listed whole and found by its escaped self', async () => {
+        const cache = await fresh();
+        const longest = Array.from({ length: MAX_KEY_LENGTH }, (_, i) => ['*', 'é', ':', '?'][i % 4]).join('');
+        await cache.set(longest, 1, { tenantId: 'x' });
+        expect(await list(cache, '*', { tenantId: 'x' })).toEqual([longest]);
+        expect(await list(cache, longest.replace(/[*?[\]\\]/g, '\\$&'), { tenantId: 'x' })).toEqual([longest]);
+      });
+
+      it('never lists expired entries', async () => {
+        const cache = await fresh();
+        await cache.setMany({ a: 1, b: 2 }, { ttl: SHORT_TTL });
+        await cache.set('kept', 1);
+        await cache.set('t', 1, { ttl: SHORT_TTL, tenantId: 'x' });
+        await sleep(PAST_SHORT_TTL_MS);
+        expect(await list(cache, '*')).toEqual(['kept']);
+        expect(await list(cache, '*', { tenantId: 'x' })).toEqual([]);
+      });
+
+      it('a listing over many pages lists every key once, also when keys are deleted while it runs', async () => {
+        const cache = await fresh();
+        const all = Array.from({ length: 2500 }, (_, i) => `item:${i}`);
+        await cache.setMany(all.map((k) => [k, 1] as const));
+        const deleted = new Set(all.filter((_, i) => i % 10 === 0));
+        const listed: string[] = [];
+        for await (const key of cache.keys('item:*')) {
+          if (listed.length === 0) for (const k of deleted) await cache.delete(k);
+          listed.push(key);
+        }
+        const untouched = all.filter((k) => !deleted.has(k));
+        const seen = new Set(listed);
+        for (const key of untouched) expect(seen.has(key), key).toBe(true);
+        // Each listed at most once (SCAN may repeat a key only while the server resizes its table).
+        expect(listed.filter((k) => !deleted.has(k)).length).toBeLessThanOrEqual(untouched.length + 5);
+        expect(listed.every((k) => k.startsWith('item:'))).toBe(true);
+      });
+
+      it('stopping a listing early is fine, and the cache keeps working', async () => {
+        const cache = await fresh();
+        await cache.setMany(Array.from({ length: 50 }, (_, i) => [`k${i}`, i] as const));
+        let n = 0;
+        for await (const _key of cache.keys('*')) if (++n === 3) break;
+        expect(n).toBe(3);
+        expect((await list(cache, 'k*')).length).toBe(50);
+      });
+
+      it('a bad pattern, tenant or option rejects the first next(); after close it rejects with closed', async () => {
+        const first = (cache: Cache, pattern: unknown, options?: unknown) => () => cache.keys(pattern as string, options as ScopeOptions)[Symbol.asyncIterator]().next();
+        const cache = await fresh();
+        await expectCacheError(first(cache, ''), 'validation');
+        await expectCacheError(first(cache, 42), 'validation');
+        await expectCacheError(first(cache, '*'.repeat(MAX_PATTERN_LENGTH + 1)), 'validation');
+        await expectCacheError(first(cache, '*', { tenantId: '' }), 'validation');
+        const misspelt = await expectCacheError(first(cache, '*', { tenantID: 'a' }), 'validation');
+        expect(misspelt.message).toBe('keys: unknown option "tenantID" (did you mean "tenantId"?)');
+        const closed = await factory();
+        await closed.close();
+        await expectCacheError(first(closed, '*'), 'closed');
       });
     });
 

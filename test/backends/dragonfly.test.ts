@@ -347,6 +347,21 @@ describe.skipIf(!redisServerInstalled)('dragonfly backend batches, counted on a 
     expect(await admin.pttl('batch:g:item:999')).toBeGreaterThan(50_000);
   });
 
+  it('keys lists page by page with SCAN, never KEYS: a listing stopped after one key scans one page', async () => {
+    await cache.setMany(Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`item:${i}`, i])));
+    let listed = 0;
+    const all = await commandsOf(async () => {
+      for await (const _key of cache.keys('item:*')) listed++;
+    });
+    expect(listed).toBe(5000);
+    expect(Object.keys(all)).toEqual(['scan']);
+    expect(all.scan).toBeGreaterThanOrEqual(5);
+    const first = await commandsOf(async () => {
+      for await (const _key of cache.keys('item:*')) break;
+    });
+    expect(first).toEqual({ scan: 1 });
+  });
+
   it('clearPattern removes with SCAN and UNLINK in pages, never KEYS and never one command per key', async () => {
     await cache.setMany(thousand());
     await cache.setMany({ 'other:1': 1, 'other:2': 2 });

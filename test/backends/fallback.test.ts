@@ -6,6 +6,7 @@ import { CacheError, DragonflyConnectionError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
 import { REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
 import { RedisServer, redisServerInstalled, stopRedisServersAfterAll } from '../helpers/redis-server.js';
+import { registerCacheBehaviourSuite } from './behaviour-suite.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -19,6 +20,13 @@ function switchable(inner: Cache = createMemoryCache()) {
     get(target, prop, receiver) {
       const member = Reflect.get(target, prop, receiver);
       if (typeof member !== 'function' || prop === 'close') return member;
+      if (prop === 'keys') {
+        return async function* (...args: unknown[]) {
+          state.calls++;
+          if (state.down) throw new DragonflyConnectionError(`primary is down (${state.down})`, state.down);
+          yield* member.apply(target, args) as AsyncIterable<string>;
+        };
+      }
       return (...args: unknown[]) => {
         state.calls++;
         if (state.down) {
@@ -37,7 +45,8 @@ function delayed(inner: Cache, ms = 3): Cache {
   return new Proxy(inner, {
     get(target, prop, receiver) {
       const member = Reflect.get(target, prop, receiver);
-      if (typeof member !== 'function' || prop === 'close' || prop === 'keys') return member;
+      if (typeof member !== 'function') return member;
+      if (prop === 'close' || prop === 'keys') return (...args: unknown[]) => member.apply(target, args);
       return async (...args: unknown[]) => {
         await sleep(Math.random() * ms);
         return member.apply(target, args);
@@ -65,6 +74,11 @@ async function staleReadsAfterRecovery(inner: Cache): Promise<{ stale: number; r
   await cache.clear();
   return { stale: reads.filter((v) => v === 'old').length, reads };
 }
+
+// The whole contract through a fallback cache whose primary works: it must behave as its primary does.
+registerCacheBehaviourSuite('fallback (memory primary)', async (options) =>
+  createFallbackCache({ primary: delayed(createMemoryCache({ ...options }), 1), fallback: createMemoryCache({ ...options }) }),
+);
 
 describe('createFallbackCache', () => {
   it('refuses bad options at construction', () => {
@@ -375,6 +389,54 @@ describe('createFallbackCache', () => {
       expect(calls).toBe(3);
       expect(cache.circuit().state).toBe('closed');
       await cache.close();
+    });
+  });
+
+  describe('keys', () => {
+    async function list(cache: Cache, pattern = '*'): Promise<string[]> {
+      const out: string[] = [];
+      for await (const key of cache.keys(pattern)) out.push(key);
+      return out.sort();
+    }
+
+    it("lists the primary's keys while closed, the fallback's while open, and the primary's again after the invalidations landed", async () => {
+      const { cache: primary, state } = switchable();
+      const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 1, resetTimeout: 50 });
+      await cache.setMany({ a: 1, b: 2, c: 3 });
+      expect(await list(cache)).toEqual(['a', 'b', 'c']);
+      state.down = 'connection';
+      // An outage before the first key: answered by the fallback, counted as a failure.
+      expect(await list(cache)).toEqual([]);
+      expect(cache.circuit()).toMatchObject({ state: 'open', consecutiveFailures: 1 });
+      await cache.set('during', 1);
+      await cache.delete('b');
+      expect(await list(cache)).toEqual(['during']);
+      state.down = false;
+      await sleep(60);
+      expect(await list(cache)).toEqual(['a', 'c']);
+      expect(cache.circuit()).toMatchObject({ state: 'closed', pendingInvalidations: 0 });
+    });
+
+    it('an outage after keys were listed rejects the listing instead of switching caches half-way', async () => {
+      const inner = createMemoryCache();
+      await inner.setMany({ a: 1, b: 2 });
+      const primary = new Proxy(inner, {
+        get(target, prop, receiver) {
+          if (prop !== 'keys') return Reflect.get(target, prop, receiver);
+          return async function* () {
+            yield 'a';
+            throw new DragonflyConnectionError('link dropped', 'connection');
+          };
+        },
+      });
+      const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 1 });
+      const listed: string[] = [];
+      await expect(
+        (async () => {
+          for await (const key of cache.keys('*')) listed.push(key);
+        })(),
+      ).rejects.toBeInstanceOf(DragonflyConnectionError);
+      expect(listed).toEqual(['a']);
     });
   });
 

@@ -73,6 +73,32 @@ describe('memory backend', () => {
     });
   });
 
+  describe('keys', () => {
+    it('a key deleted or expired while a listing runs is not listed after that', async () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+      try {
+        vi.advanceTimersByTime(1000);
+        const cache = createMemoryCache();
+        await cache.setMany(Array.from({ length: 100 }, (_, i) => [`k${i}`, i] as const));
+        await cache.setMany({ short1: 1, short2: 2 }, { ttl: 10 });
+        const listed: string[] = [];
+        for await (const key of cache.keys('*')) {
+          if (listed.length === 0) {
+            for (let i = 0; i < 100; i += 2) await cache.delete(`k${i}`);
+            vi.advanceTimersByTime(11_000);
+          }
+          listed.push(key);
+        }
+        const later = listed.slice(1);
+        expect(later.filter((k) => k.startsWith('short'))).toEqual([]);
+        expect(later.filter((k) => Number(k.slice(1)) % 2 === 0 && k.startsWith('k'))).toEqual([]);
+        expect(new Set(listed.filter((k) => /^k\d+$/.test(k) && Number(k.slice(1)) % 2 === 1)).size).toBe(50);
+      } finally {
+        vi.useRealTimers();
+      }
+    });
+  });
+
   describe('byReference', () => {
     it('returns the stored object itself, so mutations are visible (documented opt-out)', async () => {
       const cache = createMemoryCache({ byReference: true });
