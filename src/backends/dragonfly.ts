@@ -9,11 +9,13 @@ import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '
 import { Deadlines } from './deadlines.js';
 
 export interface DragonflyCacheOptions {
-  /** Server host. Default `127.0.0.1`. Ignored when `url` or `client` is given. */
+  /** Server host, a non-empty string. Default `127.0.0.1`. Ignored when `url` or `client` is given. */
   host?: string;
-  /** Server port. Default `6379`. */
+  /** Server port, an integer from 1 to 65535 (a string is a `validation` error). Default `6379`. */
   port?: number;
+  /** Password for `AUTH`. Default: none. Never appears in an error message; a refused one rejects the factory (`connection`). */
   password?: string;
+  /** ACL user name for `AUTH` (Redis 6+, Dragonfly). Default: none (the `default` user). */
   username?: string;
   /**
    * Database number, a non-negative integer below the server's count (Redis and
@@ -28,11 +30,12 @@ export interface DragonflyCacheOptions {
    * `validation` error.
    */
   url?: string;
-  /** TLS options passed to ioredis (`true` for defaults). */
+  /** TLS options passed to ioredis (`true` for defaults, `false` or omitted: no TLS; `rediss://` URLs use TLS). */
   tls?: boolean | NonNullable<RedisOptions['tls']>;
   /**
    * An ioredis `Redis` or `Cluster` you created. cachekit uses it as is (configure
-   * it to fail fast, see README) and `close()` leaves it open.
+   * it to fail fast and with the right `db`, see README: cachekit checks SELECT
+   * only on connections it makes) and `close()` leaves it open.
    */
   client?: Redis | Cluster;
   /** TTL applied when a `set` gives none, in seconds; `Infinity` or omitted: entries never expire. */

@@ -10,12 +10,13 @@ import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '
 export interface MemoryCacheOptions {
   /** TTL applied when a `set` gives none, in seconds; `Infinity` or omitted: entries never expire. */
   defaultTtl?: number;
-  /** Most entries held; the least recently used is evicted past it. Default 10 000. */
+  /** Most entries held, a positive integer; the least recently used is evicted past it. Default 10 000. */
   maxSize?: number;
   /**
-   * Most bytes held (UTF-8 bytes of keys, with a tenant's framing, plus encoded values); least recently
-   * used entries are evicted past it, and a single entry larger than this is
-   * refused (`set` answers `false`). Default: no byte limit.
+   * Most bytes held (UTF-8 bytes of keys, with a tenant's framing, plus encoded values), a positive
+   * integer; least recently used entries are evicted past it, and a single entry larger than this is
+   * refused (`set` answers `false`, `add` rejects with `refused`, `setMany` does not count it),
+   * keeping what was stored under its key. Default: no byte limit.
    */
   maxBytes?: number;
   /**
@@ -39,7 +40,7 @@ function positiveInteger(name: string, value: unknown): number | undefined {
 
 /**
  * In-process LRU cache on `lru-cache`. Throws a `validation` CacheError at once
- * for bad options (it is synchronous; operations are not).
+ * for bad options, unknown option names included (it is synchronous; operations are not).
  */
 export function createMemoryCache(options: MemoryCacheOptions = {}): Cache {
   checkOptions('createMemoryCache', options, OPTIONS);
