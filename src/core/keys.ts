@@ -26,7 +26,7 @@ const SAFE_TENANT = /^[A-Za-z0-9_.-]+$/;
 // the wire, so two different keys would collide on Dragonfly: refuse them.
 function checkString(what: string, value: unknown, max: number): asserts value is string {
   if (typeof value !== 'string') throw new CacheError(`${what} must be a string, got ${describeValue(value)}`, 'validation');
-  if (value.length === 0) throw new CacheError(`${what} must not be empty`, 'validation');
+  if (value.length === 0) throw new CacheError(`${what} must not be empty, got "" (a string)`, 'validation');
   if (value.length > max) throw new CacheError(`${what} is longer than ${max} characters, got ${describeValue(value)}`, 'validation');
   if (!value.isWellFormed()) throw new CacheError(`${what} holds a lone surrogate (not well-formed UTF-16)`, 'validation');
 }

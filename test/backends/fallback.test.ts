@@ -76,8 +76,10 @@ async function staleReadsAfterRecovery(inner: Cache): Promise<{ stale: number; r
 }
 
 // The whole contract through a fallback cache whose primary works: it must behave as its primary does.
-registerCacheBehaviourSuite('fallback (memory primary)', async (options) =>
-  createFallbackCache({ primary: delayed(createMemoryCache({ ...options }), 1), fallback: createMemoryCache({ ...options }) }),
+registerCacheBehaviourSuite(
+  'fallback (memory primary)',
+  async (options) => createFallbackCache({ primary: delayed(createMemoryCache({ ...options }), 1), fallback: createMemoryCache({ ...options }) }),
+  { refusing: async () => createFallbackCache({ primary: createMemoryCache({ maxBytes: 512 }), fallback: createMemoryCache() }) },
 );
 
 describe('createFallbackCache', () => {
