@@ -242,11 +242,7 @@ class FallbackCacheImpl implements FallbackCache {
     const route = this.route();
     if (route !== 'fallback') {
       try {
-        // Wait for a replay in progress too, not only while invalidations are pending: the
-        // replay takes the pending list before its deletes land, and a read sent meanwhile
-        // would get a pre-outage value back. Loop: a write that failed during the replay
-        // adds a pending invalidation of its own.
-        while (this.reconciling !== undefined || this.hasPending) await this.reconcile();
+        if (this.reconciling !== undefined || this.hasPending) await this.reconciled();
         this.primaryCalls++;
         const result = await call(this.primary as Cache);
         this.succeeded();
@@ -282,6 +278,17 @@ class FallbackCacheImpl implements FallbackCache {
     this.pendingAll = true;
     this.pendingKeys.clear();
     this.pendingPatterns = [];
+  }
+
+  /**
+   * Resolves once no invalidation is owed to the primary or being replayed. Every
+   * primary call waits here, also while a replay runs with nothing left pending:
+   * the replay takes the pending list before its deletes land, and a read sent
+   * meanwhile got a pre-outage value back. A loop, since a write that failed
+   * during the replay owes an invalidation of its own.
+   */
+  private async reconciled(): Promise<void> {
+    while (this.reconciling !== undefined || this.hasPending) await this.reconcile();
   }
 
   /** Applies the pending invalidations to the primary once, however many calls are waiting for it. */
@@ -399,7 +406,7 @@ class FallbackCacheImpl implements FallbackCache {
     if (route !== 'fallback') {
       let listed = false;
       try {
-        while (this.reconciling !== undefined || this.hasPending) await this.reconcile();
+        await this.reconciled();
         this.primaryCalls++;
         for await (const key of (this.primary as Cache).keys(pattern, options)) {
           if (!listed) this.succeeded();
