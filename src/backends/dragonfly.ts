@@ -178,12 +178,13 @@ export async function createDragonflyCache(options: DragonflyCacheOptions = {}):
   };
   if (owned) client.on('error', onSelectError);
   // A failed connection reaches the caller only as "Connection is closed": keep the real
-  // reason (ECONNREFUSED, ENOTFOUND, a refused AUTH) from the error events instead.
+  // reason (ECONNREFUSED, ENOTFOUND, a refused AUTH or SELECT) from the first error event
+  // instead; the ones after it are that failure's echoes.
   let reason: Error | undefined;
   let refused: string | undefined;
   const onConnectError = (error: unknown) => {
     if (!(error instanceof Error)) return;
-    reason = withoutCommand(error);
+    reason ??= withoutCommand(error);
     if (isReplyError(error) && /^(WRONGPASS|NOAUTH|NOPERM)/.test(error.message)) refused = firstLine(error.message);
   };
   client.on('error', onConnectError);

@@ -406,6 +406,7 @@ describe.skipIf(!redisServerInstalled)('dragonfly backend database selection (db
       await server.command('CONFIG', 'SET', 'requirepass', 's3cret');
       const error = await expectCacheError(() => createDragonflyCache({ ...options, connectTimeout: 1000 }), 'server');
       expect(error.message).toBe(`could not connect to Dragonfly at 127.0.0.1:${server.port}: the server refused SELECT 99: ERR DB index is out of range`);
+      expect((error.cause as Error).message).toBe('ERR DB index is out of range');
       expect(`${error.message} ${inspect(error, { depth: 5 })}`).not.toContain('s3cret');
       const admin = new Redis({ port: server.port, password: 's3cret' });
       expect(await admin.dbsize()).toBe(0);
