@@ -1,6 +1,7 @@
 export type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from './core/types.js';
 export { CACHE_ERROR_TYPES, CacheError, DragonflyConnectionError, type CacheErrorType } from './core/errors.js';
-export { MAX_KEY_LENGTH, MAX_TENANT_LENGTH, MAX_TTL_SECONDS } from './core/keys.js';
+export { MAX_KEY_LENGTH, MAX_PATTERN_LENGTH, MAX_TENANT_LENGTH, MAX_TTL_SECONDS } from './core/keys.js';
+export { MAX_TRACKED_TENANTS } from './core/stats.js';
 export {
   batchCacheGet,
   batchCacheSet,

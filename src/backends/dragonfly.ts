@@ -1,28 +1,41 @@
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { CacheError, DragonflyConnectionError } from '../core/errors.js';
-import { checkKey, checkPattern, defaultTtlMs, entriesOf, keysOf, scopeOf, ttlMs } from '../core/keys.js';
+import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, defaultTtlMs, entriesOf, keysOf, scopeOf, ttlMs } from '../core/keys.js';
+import { checkOptions, describeType, describeValue } from '../core/options.js';
 import { decode, encode } from '../core/serialization.js';
 import { CounterSet, toStats } from '../core/stats.js';
 import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '../core/types.js';
 import { Deadlines } from './deadlines.js';
 
 export interface DragonflyCacheOptions {
-  /** Server host. Default `127.0.0.1`. Ignored when `url` or `client` is given. */
+  /** Server host, a non-empty string. Default `127.0.0.1`. Ignored when `url` or `client` is given. */
   host?: string;
-  /** Server port. Default `6379`. */
+  /** Server port, an integer from 1 to 65535 (a string is a `validation` error). Default `6379`. */
   port?: number;
+  /** Password for `AUTH`. Default: none. Never appears in an error message; a refused one rejects the factory (`connection`). */
   password?: string;
+  /** ACL user name for `AUTH` (Redis 6+, Dragonfly). Default: none (the `default` user). */
   username?: string;
-  /** Database number. Default `0`. */
+  /**
+   * Database number, a non-negative integer below the server's count (Redis and
+   * Dragonfly default to 16). Default `0`. A server that refuses the SELECT
+   * rejects `createDragonflyCache` (errorType `server`); a reconnection whose
+   * SELECT fails is dropped, never used on db 0.
+   */
   db?: number;
-  /** `redis://` or `rediss://` URL; takes precedence over host/port/password/username/db. */
+  /**
+   * `redis://` or `rediss://` URL, `redis://[[user]:password@]host[:port][/db]`;
+   * takes precedence over host/port/password/username/db. Any other scheme is a
+   * `validation` error.
+   */
   url?: string;
-  /** TLS options passed to ioredis (`true` for defaults). */
+  /** TLS options passed to ioredis (`true` for defaults, `false` or omitted: no TLS; `rediss://` URLs use TLS). */
   tls?: boolean | NonNullable<RedisOptions['tls']>;
   /**
    * An ioredis `Redis` or `Cluster` you created. cachekit uses it as is (configure
-   * it to fail fast, see README) and `close()` leaves it open.
+   * it to fail fast and with the right `db`, see README: cachekit checks SELECT
+   * only on connections it makes) and `close()` leaves it open.
    */
   client?: Redis | Cluster;
   /** TTL applied when a `set` gives none, in seconds; `Infinity` or omitted: entries never expire. */
@@ -54,54 +67,175 @@ type ScriptClient = Client & {
   ckDeleteIfEquals(key: string, expected: string): Promise<number>;
 };
 
+const OPTIONS = [
+  'host',
+  'port',
+  'password',
+  'username',
+  'db',
+  'url',
+  'tls',
+  'client',
+  'defaultTtl',
+  'keyPrefix',
+  'connectTimeout',
+  'commandTimeout',
+] as const;
+const WHERE = 'createDragonflyCache';
+
+function invalid(message: string): CacheError {
+  return new CacheError(`${WHERE}: ${message}`, 'validation');
+}
+
 function positiveMs(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new CacheError(`${name} must be a positive number of milliseconds, got ${String(value)}`, 'validation');
+    throw invalid(`${name} must be a positive number of milliseconds, got ${describeValue(value)}`);
   }
   return value;
+}
+
+// Schemes worth naming in a message; anything else may be part of a mistyped URL holding credentials.
+const NAMED_SCHEMES = new Set(['http:', 'https:', 'unix:', 'tcp:', 'ws:', 'wss:', 'file:']);
+
+/**
+ * Checks how to reach the server before ioredis sees it: ioredis reads an
+ * `http://` URL as a unix socket path and a string port as a path too, and
+ * connects to db 0 when SELECT fails. Passwords and URLs never reach a message.
+ */
+function checkConnection(options: DragonflyCacheOptions): void {
+  const { url, host, port, password, username, tls, client } = options;
+  if (client !== undefined && !(client instanceof Redis) && !(client instanceof Cluster)) {
+    throw invalid(`client must be an ioredis Redis or Cluster, got ${describeType(client)}`);
+  }
+  if (url !== undefined) {
+    if (typeof url !== 'string') throw invalid(`url must be a redis:// or rediss:// URL string, got ${describeType(url)}`);
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw invalid('url is not a valid URL (expected redis://[[user]:password@]host[:port][/db])');
+    }
+    if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+      const scheme = NAMED_SCHEMES.has(parsed.protocol) ? `a ${parsed.protocol}// URL` : 'a URL of another scheme';
+      throw invalid(`url must be a redis:// or rediss:// URL, got ${scheme}`);
+    }
+    if (!/^(\/\d*)?$/.test(parsed.pathname) || !Number.isSafeInteger(Number(parsed.pathname.slice(1) || 0))) {
+      throw invalid('the url path must be a database number (redis://host:port/2), got another path');
+    }
+  }
+  if (options.db !== undefined && (typeof options.db !== 'number' || !Number.isSafeInteger(options.db) || options.db < 0)) {
+    throw invalid(`db must be a non-negative integer, got ${describeValue(options.db)}`);
+  }
+  if (host !== undefined && (typeof host !== 'string' || host === '')) throw invalid(`host must be a non-empty string, got ${describeValue(host)}`);
+  if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535)) {
+    throw invalid(`port must be an integer from 1 to 65535, got ${describeValue(port)}`);
+  }
+  if (password !== undefined && typeof password !== 'string') throw invalid(`password must be a string, got ${describeType(password)}`);
+  if (username !== undefined && typeof username !== 'string') throw invalid(`username must be a string, got ${describeType(username)}`);
+  if (tls !== undefined && typeof tls !== 'boolean' && (tls === null || typeof tls !== 'object')) {
+    throw invalid(`tls must be a boolean or an object of TLS options, got ${describeValue(tls)}`);
+  }
 }
 
 /**
  * Connects to Dragonfly (or any Redis-protocol server) and checks it with PING
  * before resolving. Rejects with `DragonflyConnectionError` within
- * `connectTimeout` when the server cannot be reached, and with a `validation`
- * CacheError for bad options.
+ * `connectTimeout` when the server cannot be reached (its message and `cause`
+ * keep the reason: `ECONNREFUSED`, `ENOTFOUND`, refused credentials), and with
+ * a `validation` CacheError for bad options, unknown option names included.
  */
 export async function createDragonflyCache(options: DragonflyCacheOptions = {}): Promise<Cache> {
-  if (options === null || typeof options !== 'object') throw new CacheError('options must be an object', 'validation');
+  checkOptions(WHERE, options, OPTIONS);
   const keyPrefix = options.keyPrefix ?? 'cachekit';
   if (typeof keyPrefix !== 'string' || !PREFIX.test(keyPrefix)) {
-    throw new CacheError('keyPrefix must be 1-64 characters of [A-Za-z0-9_.-]', 'validation');
+    throw invalid(`keyPrefix must be 1-64 characters of [A-Za-z0-9_.-], got ${describeValue(keyPrefix)}`);
   }
-  const defaultTtl = defaultTtlMs(options.defaultTtl);
+  let defaultTtl: number | undefined;
+  try {
+    defaultTtl = defaultTtlMs(options.defaultTtl);
+  } catch (error) {
+    throw invalid((error as Error).message);
+  }
   const connectTimeout = positiveMs('connectTimeout', options.connectTimeout, 2000);
   const commandTimeout = positiveMs('commandTimeout', options.commandTimeout, 500);
+  checkConnection(options);
   const owned = options.client === undefined;
   const client = options.client ?? newClient(options, connectTimeout, commandTimeout);
   const where = describe(options);
   // ioredis reports connection trouble as events too; the operations report it to callers.
   const onError = () => {};
   client.on('error', onError);
-  // A refused AUTH reaches the caller only as "Connection is closed": keep the server's words.
-  // Only the message: the ReplyError itself carries the AUTH arguments, password included.
+  // ioredis answers a failed SELECT by emitting an error and carrying on with the connection,
+  // in db 0, among other data: a connection whose SELECT failed is dropped instead (ioredis
+  // reconnects, and SELECTs again, on its retry schedule), so no command ever runs on it.
+  let selectRefused: string | undefined;
+  const onSelectError = (error: unknown) => {
+    if (isReplyError(error) && (error as { command?: { name?: unknown } }).command?.name === 'select') {
+      selectRefused = firstLine(error.message);
+      client.disconnect(true);
+    }
+  };
+  if (owned) client.on('error', onSelectError);
+  // A failed connection reaches the caller only as "Connection is closed": keep the real
+  // reason (ECONNREFUSED, ENOTFOUND, a refused AUTH or SELECT) from the first error event
+  // instead; the ones after it are that failure's echoes.
+  let reason: Error | undefined;
   let refused: string | undefined;
   const onConnectError = (error: unknown) => {
-    if (isReplyError(error) && /^(WRONGPASS|NOAUTH|NOPERM)/.test(error.message)) refused = error.message.split('\n')[0];
+    if (!(error instanceof Error)) return;
+    reason ??= withoutCommand(error);
+    if (isReplyError(error) && /^(WRONGPASS|NOAUTH|NOPERM)/.test(error.message)) refused = firstLine(error.message);
   };
   client.on('error', onConnectError);
   try {
     await deadline(connect(client, owned), connectTimeout, `could not connect to ${where} within ${connectTimeout} ms`);
     await deadline(client.ping(), connectTimeout, `${where} did not answer PING within ${connectTimeout} ms`);
   } catch (error) {
-    if (owned) client.disconnect();
-    else client.off('error', onError);
-    if (refused !== undefined) throw new DragonflyConnectionError(`could not connect to ${where}: the server refused the credentials: ${refused}`);
+    if (owned) {
+      client.off('error', onSelectError);
+      client.disconnect();
+    } else client.off('error', onError);
+    if (refused !== undefined) {
+      throw new DragonflyConnectionError(`could not connect to ${where}: the server refused the credentials: ${refused}`, 'connection', { cause: reason });
+    }
+    if (selectRefused !== undefined) {
+      throw new CacheError(`could not connect to ${where}: the server refused SELECT ${databaseOf(options)}: ${selectRefused}`, 'server', { cause: reason });
+    }
+    if (reason !== undefined) {
+      const context = error instanceof DragonflyConnectionError ? error.message : `could not connect to ${where}`;
+      throw new DragonflyConnectionError(`${context}: ${firstLine(reason.message)}`, 'connection', { cause: reason });
+    }
     throw toCacheError(error, `could not connect to ${where}`);
   } finally {
     client.off('error', onConnectError);
   }
-  return new DragonflyCache(client, owned, keyPrefix, defaultTtl, commandTimeout, () => client.off('error', onError));
+  return new DragonflyCache(client, owned, keyPrefix, defaultTtl, commandTimeout, () => {
+    client.off('error', onError);
+    client.off('error', onSelectError);
+  });
+}
+
+/** The database the options select: the URL's path, else `db`, else 0. */
+function databaseOf(options: DragonflyCacheOptions): number {
+  if (options.url !== undefined) return Number(new URL(options.url).pathname.slice(1) || 0);
+  return options.db ?? 0;
+}
+
+function firstLine(message: string): string {
+  const end = message.indexOf('\n');
+  return end === -1 ? message : message.slice(0, end);
+}
+
+/**
+ * The error as a cause safe to keep: ioredis attaches the failed command to a
+ * reply error, and a refused AUTH or HELLO carries the password in its arguments.
+ */
+function withoutCommand(error: Error): Error {
+  if (!('command' in error)) return error;
+  const copy = new Error(firstLine(error.message));
+  copy.name = error.name;
+  return copy;
 }
 
 function newClient(options: DragonflyCacheOptions, connectTimeout: number, commandTimeout: number): Redis {
@@ -172,14 +306,15 @@ function isReplyError(error: unknown): error is Error {
   return error instanceof Error && error.name === 'ReplyError';
 }
 
-function toCacheError(error: unknown, context: string): CacheError {
+function toCacheError(error: unknown, context: string, stored?: number): CacheError {
   if (error instanceof CacheError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  if (isReplyError(error)) return new CacheError(`${context}: server error: ${message}`, 'server', { cause: error });
+  const extra = stored === undefined ? {} : { stored };
+  if (isReplyError(error)) return new CacheError(`${context}: server error: ${message}`, 'server', { cause: error, ...extra });
   if (message.includes('timed out')) {
-    return new DragonflyConnectionError(`${context}: command timed out`, 'timeout', { cause: error });
+    return new DragonflyConnectionError(`${context}: command timed out`, 'timeout', { cause: error, ...extra });
   }
-  return new DragonflyConnectionError(`${context}: ${message}`, 'connection', { cause: error });
+  return new DragonflyConnectionError(`${context}: ${message}`, 'connection', { cause: error, ...extra });
 }
 
 function isOutOfMemory(error: unknown): boolean {
@@ -241,6 +376,7 @@ class DragonflyCache implements Cache {
   async get<T>(key: string, options?: ScopeOptions): Promise<T | undefined> {
     this.open();
     checkKey(key);
+    checkScopeOptions('get', options);
     const scope = options?.tenantId === undefined ? 'g:' : scopeOf(options.tenantId);
     let stored: string | null;
     try {
@@ -268,6 +404,7 @@ class DragonflyCache implements Cache {
   private async write(op: 'set' | 'add', key: string, value: unknown, options: SetOptions | undefined): Promise<boolean> {
     this.open();
     checkKey(key);
+    checkSetOptions(op, options);
     const scope = scopeOf(options?.tenantId);
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
     const payload = ENVELOPE + encode(value);
@@ -284,8 +421,11 @@ class DragonflyCache implements Cache {
             : this.client.set(raw, payload, 'PX', ttl, 'NX'),
       );
     } catch (error) {
-      if (isOutOfMemory(error)) return false;
-      throw this.fail(scope, error, op);
+      if (!isOutOfMemory(error)) throw this.fail(scope, error, op);
+      if (op === 'set') return false;
+      // `false` from add means "a live entry exists" to a lock: a full server must not read the same.
+      // (The server answers OOM before it looks at the key, so this holds whether one exists or not.)
+      throw new CacheError(`add refused: the server is out of memory: ${firstLine((error as Error).message)}`, 'refused', { cause: error });
     }
     if (reply !== 'OK') return false;
     this.counters.add(scope, 'sets');
@@ -295,6 +435,7 @@ class DragonflyCache implements Cache {
   async delete(key: string, options?: ScopeOptions): Promise<boolean> {
     this.open();
     checkKey(key);
+    checkScopeOptions('delete', options);
     const scope = scopeOf(options?.tenantId);
     let removed: number;
     try {
@@ -309,6 +450,7 @@ class DragonflyCache implements Cache {
   async deleteIfEquals(key: string, expected: unknown, options?: ScopeOptions): Promise<boolean> {
     this.open();
     checkKey(key);
+    checkScopeOptions('deleteIfEquals', options);
     const scope = scopeOf(options?.tenantId);
     const payload = ENVELOPE + encode(expected);
     let removed: number;
@@ -324,6 +466,7 @@ class DragonflyCache implements Cache {
   async clearPattern(pattern: string, options?: ScopeOptions): Promise<number> {
     this.open();
     checkPattern(pattern);
+    checkScopeOptions('clearPattern', options);
     const scope = scopeOf(options?.tenantId);
     let removed: number;
     try {
@@ -336,9 +479,35 @@ class DragonflyCache implements Cache {
     return removed;
   }
 
+  /** `SCAN … MATCH … COUNT 1000`, one page at a time, on every master; never `KEYS`. */
+  async *keys(pattern: string, options?: ScopeOptions): AsyncGenerator<string, void, undefined> {
+    this.open();
+    checkPattern(pattern);
+    checkScopeOptions('keys', options);
+    const scope = scopeOf(options?.tenantId);
+    // The scope is a literal without glob metacharacters, so the pattern cannot match outside it.
+    const match = this.ns + scope + pattern;
+    const strip = this.ns.length + scope.length;
+    for (const node of this.nodes()) {
+      let cursor = '0';
+      do {
+        this.open();
+        let page: [string, string[]];
+        try {
+          page = await this.deadlines.bound(node.scan(cursor, 'MATCH', match, 'COUNT', CHUNK));
+        } catch (error) {
+          throw this.fail(scope, error, 'keys');
+        }
+        cursor = page[0];
+        for (const raw of page[1]) yield raw.slice(strip);
+      } while (cursor !== '0');
+    }
+  }
+
   async getMany<T>(keys: Iterable<string>, options?: ScopeOptions): Promise<Map<string, T>> {
     this.open();
     const list = keysOf(keys);
+    checkScopeOptions('getMany', options);
     const scope = scopeOf(options?.tenantId);
     const found = new Map<string, T>();
     if (list.length === 0) return found;
@@ -365,6 +534,7 @@ class DragonflyCache implements Cache {
   async setMany(entries: BatchEntries, options?: SetOptions): Promise<number> {
     this.open();
     const pairs = entriesOf(entries);
+    checkSetOptions('setMany', options);
     const scope = scopeOf(options?.tenantId);
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
     // Encode everything before writing anything: one bad value stores nothing.
@@ -392,12 +562,16 @@ class DragonflyCache implements Cache {
       else if (!isOutOfMemory(result.reason)) failure ??= result.reason;
     });
     this.counters.add(scope, 'sets', stored);
-    if (failure !== undefined) throw this.fail(scope, failure, 'setMany');
+    if (failure !== undefined) {
+      this.counters.add(scope, 'errors');
+      throw toCacheError(failure, `setMany failed (stored ${stored} of ${latest.size} entries)`, stored);
+    }
     return stored;
   }
 
   async stats(options?: ScopeOptions): Promise<CacheStats> {
     this.open();
+    checkScopeOptions('stats', options);
     const tenantId = options?.tenantId;
     const scope = tenantId === undefined ? undefined : scopeOf(tenantId);
     try {

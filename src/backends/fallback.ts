@@ -1,10 +1,21 @@
 import { CacheError } from '../core/errors.js';
-import { checkKey, checkPattern, entriesOf, keysOf, scopeOf } from '../core/keys.js';
+import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, entriesOf, keysOf, scopeOf } from '../core/keys.js';
+import { checkOptions, describeValue } from '../core/options.js';
 import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '../core/types.js';
 
 export interface FallbackCacheOptions {
-  /** The cache used while it works, typically a Dragonfly cache. `close()` closes it. */
-  primary: Cache;
+  /**
+   * The cache used while it works, typically a Dragonfly cache, or a function
+   * that creates it: `primary: () => createDragonflyCache({ url })`. With a
+   * function the fallback cache can start while the server is down: calls are
+   * answered by `fallback` until the function resolves (the circuit reads
+   * `'open'` meanwhile, with `connecting: true`). It is called at once, then
+   * again `resetTimeout` ms after each rejection, in the background (never on a
+   * caller's path), until it resolves. Everything written, deleted or cleared
+   * before then is invalidated on the primary before it answers (it may hold
+   * older values). `close()` closes the primary, also one that arrives later.
+   */
+  primary: Cache | (() => Promise<Cache>);
   /** The cache that takes over while the primary is down, typically a memory cache. `close()` closes it. */
   fallback: Cache;
   /**
@@ -14,9 +25,10 @@ export interface FallbackCacheOptions {
    */
   failureThreshold?: number;
   /**
-   * Seconds the circuit stays open before one probe call is let through to the
-   * primary (half-open); the probe's success closes the circuit, its failure
-   * opens it for another `resetTimeout`. Positive, fractions allowed. Default 5.
+   * Milliseconds the circuit stays open before one probe call is let through to
+   * the primary (half-open); the probe's success closes the circuit, its failure
+   * opens it for another `resetTimeout`. A positive number. Default 5000.
+   * (Durations follow one rule in cachekit: TTLs in seconds, timeouts and waits in milliseconds.)
    */
   resetTimeout?: number;
 }
@@ -35,6 +47,12 @@ export interface CircuitStats {
   fallbackCalls: number;
   /** Keys, patterns and clears waiting to be applied to the primary before it is trusted again. */
   pendingInvalidations: number;
+  /** `true` while `primary` is a function that has not resolved yet (the state is then `'open'`). */
+  connecting: boolean;
+  /** Calls of the `primary` function so far (0 when a Cache was given). */
+  connectAttempts: number;
+  /** Why the last call of the `primary` function failed, while connecting; `undefined` otherwise. */
+  lastConnectError: unknown;
 }
 
 /** A `Cache` that answers from a fallback while its primary is down, behind a circuit breaker. */
@@ -48,10 +66,13 @@ export interface FallbackCache extends Cache {
 const MAX_PENDING = 10_000;
 const REPLAY_CONCURRENCY = 100;
 
+const OPTIONS = ['primary', 'fallback', 'failureThreshold', 'resetTimeout'] as const;
+const WHERE = 'createFallbackCache';
+
 function positive(name: string, value: unknown, fallback: number, integer: boolean): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isSafeInteger(value))) {
-    throw new CacheError(`${name} must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`, 'validation');
+    throw new CacheError(`${WHERE}: ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${describeValue(value)}`, 'validation');
   }
   return value;
 }
@@ -72,29 +93,43 @@ function isOutage(error: unknown): boolean {
  * - Closed: calls go to the primary. A `connection` / `timeout` failure is
  *   answered by the fallback instead; `failureThreshold` of them in a row open
  *   the circuit. Other errors (`validation`, `serialization`, `server`,
- *   `closed`) are never swallowed.
- * - Open: calls go to the fallback only. After `resetTimeout` seconds one
+ *   `refused`, `closed`) are never swallowed.
+ * - Open: calls go to the fallback only. After `resetTimeout` milliseconds one
  *   call probes the primary (half-open) while the others keep using the fallback.
  * - Never stale after recovery: every key written or deleted and every pattern
  *   cleared while the primary was skipped is deleted from the primary before it
  *   answers again, and the fallback is then emptied. Entries written during an
  *   outage are therefore lost on recovery (a miss), never served stale.
+ * - Starting during an outage: with `primary: () => createDragonflyCache(...)`
+ *   this returns at once and serves from the fallback (circuit `'open'`,
+ *   `connecting: true`) until the function resolves, calling it again in the
+ *   background every `resetTimeout` ms.
  */
 export function createFallbackCache(options: FallbackCacheOptions): FallbackCache {
-  if (options === null || typeof options !== 'object') throw new CacheError('options must be an object', 'validation');
-  if (!isCache(options.primary)) throw new CacheError('primary must be a Cache', 'validation');
-  if (!isCache(options.fallback)) throw new CacheError('fallback must be a Cache', 'validation');
-  if (options.primary === options.fallback) throw new CacheError('primary and fallback must be different caches', 'validation');
+  if (options === undefined) throw new CacheError(`${WHERE}: options { primary, fallback } are required`, 'validation');
+  checkOptions(WHERE, options, OPTIONS);
+  if (!isCache(options.primary) && typeof options.primary !== 'function') {
+    throw new CacheError(`${WHERE}: primary must be a Cache or a function returning a Promise of one, got ${describeValue(options.primary)}`, 'validation');
+  }
+  if (!isCache(options.fallback)) throw new CacheError(`${WHERE}: fallback must be a Cache, got ${describeValue(options.fallback)}`, 'validation');
+  if (options.primary === options.fallback) throw new CacheError(`${WHERE}: primary and fallback must be different caches`, 'validation');
   const failureThreshold = positive('failureThreshold', options.failureThreshold, 3, true);
-  const resetMs = positive('resetTimeout', options.resetTimeout, 5, false) * 1000;
+  const resetMs = positive('resetTimeout', options.resetTimeout, 5000, false);
   return new FallbackCacheImpl(options.primary, options.fallback, failureThreshold, resetMs);
 }
 
 type Route = 'primary' | 'probe' | 'fallback';
+type PrimaryFactory = () => Promise<Cache>;
 
 class FallbackCacheImpl implements FallbackCache {
   readonly kind = 'fallback';
   private state: CircuitState = 'closed';
+  // Undefined until a `primary` function resolves; every route goes to the fallback meanwhile.
+  private primary: Cache | undefined;
+  private connectAttempts = 0;
+  private lastConnectError: unknown;
+  private connectTimer: NodeJS.Timeout | undefined;
+  private closed = false;
   private failures = 0;
   private openedAt = 0;
   private opened = 0;
@@ -107,11 +142,55 @@ class FallbackCacheImpl implements FallbackCache {
   private reconciling: Promise<void> | undefined;
 
   constructor(
-    private readonly primary: Cache,
+    primary: Cache | PrimaryFactory,
     private readonly fallback: Cache,
     private readonly failureThreshold: number,
     private readonly resetMs: number,
-  ) {}
+  ) {
+    if (typeof primary === 'function') {
+      this.state = 'open';
+      this.connect(primary);
+    } else {
+      this.primary = primary;
+    }
+  }
+
+  /** Calls the primary's factory, and again `resetMs` after each failure, until it gives a Cache. */
+  private connect(factory: PrimaryFactory): void {
+    this.connectAttempts++;
+    let attempt: Promise<Cache>;
+    try {
+      attempt = Promise.resolve(factory());
+    } catch (error) {
+      attempt = Promise.reject(error);
+    }
+    attempt
+      .then((primary) => {
+        if (!isCache(primary) || primary === this.fallback) {
+          throw new CacheError(`${WHERE}: primary() must resolve to a Cache other than the fallback, got ${describeValue(primary)}`, 'validation');
+        }
+        if (this.closed) {
+          void primary.close().catch(() => {});
+          return;
+        }
+        this.primary = primary;
+        this.lastConnectError = undefined;
+        // Straight to closed: it just connected. What the fallback answered meanwhile is
+        // pending, so the first call replays it before anything reaches the primary.
+        this.failures = 0;
+        this.state = 'closed';
+      })
+      .catch((error: unknown) => {
+        if (this.closed) return;
+        this.lastConnectError = error;
+        this.connectTimer = setTimeout(() => {
+          this.connectTimer = undefined;
+          if (!this.closed) this.connect(factory);
+        }, this.resetMs);
+        // A retry alone must not keep a process alive.
+        this.connectTimer.unref();
+      });
+  }
 
   circuit(): CircuitStats {
     return {
@@ -121,11 +200,15 @@ class FallbackCacheImpl implements FallbackCache {
       primaryCalls: this.primaryCalls,
       fallbackCalls: this.fallbackCalls,
       pendingInvalidations: this.pendingAll ? Infinity : this.pendingKeys.size + this.pendingPatterns.length,
+      connecting: this.primary === undefined && !this.closed,
+      connectAttempts: this.connectAttempts,
+      lastConnectError: this.primary === undefined ? this.lastConnectError : undefined,
     };
   }
 
   private route(): Route {
     if (this.state === 'closed') return 'primary';
+    if (this.primary === undefined) return 'fallback';
     if (this.state === 'open' && Date.now() - this.openedAt >= this.resetMs) {
       this.state = 'half-open';
       return 'probe';
@@ -159,9 +242,9 @@ class FallbackCacheImpl implements FallbackCache {
     const route = this.route();
     if (route !== 'fallback') {
       try {
-        if (this.hasPending) await this.reconcile();
+        if (this.reconciling !== undefined || this.hasPending) await this.reconciled();
         this.primaryCalls++;
-        const result = await call(this.primary);
+        const result = await call(this.primary as Cache);
         this.succeeded();
         return result;
       } catch (error) {
@@ -197,6 +280,17 @@ class FallbackCacheImpl implements FallbackCache {
     this.pendingPatterns = [];
   }
 
+  /**
+   * Resolves once no invalidation is owed to the primary or being replayed. Every
+   * primary call waits here, also while a replay runs with nothing left pending:
+   * the replay takes the pending list before its deletes land, and a read sent
+   * meanwhile got a pre-outage value back. A loop, since a write that failed
+   * during the replay owes an invalidation of its own.
+   */
+  private async reconciled(): Promise<void> {
+    while (this.reconciling !== undefined || this.hasPending) await this.reconcile();
+  }
+
   /** Applies the pending invalidations to the primary once, however many calls are waiting for it. */
   private reconcile(): Promise<void> {
     this.reconciling ??= this.replay().finally(() => {
@@ -206,6 +300,7 @@ class FallbackCacheImpl implements FallbackCache {
   }
 
   private async replay(): Promise<void> {
+    const primary = this.primary as Cache;
     const all = this.pendingAll;
     const keys = [...this.pendingKeys.values()];
     const patterns = this.pendingPatterns;
@@ -215,17 +310,17 @@ class FallbackCacheImpl implements FallbackCache {
     try {
       if (all) {
         this.primaryCalls++;
-        await this.primary.clear();
+        await primary.clear();
       } else {
         for (const [tenantId, pattern] of patterns) {
           this.primaryCalls++;
-          await this.primary.clearPattern(pattern, tenantId === undefined ? undefined : { tenantId });
+          await primary.clearPattern(pattern, tenantId === undefined ? undefined : { tenantId });
         }
         // The first key alone: a primary still down fails once, not once per pending key.
         for (let i = 0, n = 1; i < keys.length; i += n, n = REPLAY_CONCURRENCY) {
           const chunk = keys.slice(i, i + n);
           this.primaryCalls += chunk.length;
-          await Promise.all(chunk.map(([tenantId, key]) => this.primary.delete(key, tenantId === undefined ? undefined : { tenantId })));
+          await Promise.all(chunk.map(([tenantId, key]) => primary.delete(key, tenantId === undefined ? undefined : { tenantId })));
         }
       }
     } catch (error) {
@@ -241,12 +336,14 @@ class FallbackCacheImpl implements FallbackCache {
     await this.fallback.clear();
   }
 
-  get<T>(key: string, options?: ScopeOptions): Promise<T | undefined> {
+  async get<T>(key: string, options?: ScopeOptions): Promise<T | undefined> {
+    checkScopeOptions('get', options);
     return this.run((cache) => cache.get<T>(key, options));
   }
 
   async set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
     checkKey(key);
+    checkSetOptions('set', options);
     const tenantId = tenantOf(options);
     return this.run(
       (cache) => cache.set(key, value, options),
@@ -256,6 +353,7 @@ class FallbackCacheImpl implements FallbackCache {
 
   async add(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
     checkKey(key);
+    checkSetOptions('add', options);
     const tenantId = tenantOf(options);
     return this.run(
       (cache) => cache.add(key, value, options),
@@ -265,6 +363,7 @@ class FallbackCacheImpl implements FallbackCache {
 
   async delete(key: string, options?: ScopeOptions): Promise<boolean> {
     checkKey(key);
+    checkScopeOptions('delete', options);
     const tenantId = tenantOf(options);
     return this.run(
       (cache) => cache.delete(key, options),
@@ -274,6 +373,7 @@ class FallbackCacheImpl implements FallbackCache {
 
   async deleteIfEquals(key: string, expected: unknown, options?: ScopeOptions): Promise<boolean> {
     checkKey(key);
+    checkScopeOptions('deleteIfEquals', options);
     const tenantId = tenantOf(options);
     return this.run(
       (cache) => cache.deleteIfEquals(key, expected, options),
@@ -283,6 +383,7 @@ class FallbackCacheImpl implements FallbackCache {
 
   async clearPattern(pattern: string, options?: ScopeOptions): Promise<number> {
     checkPattern(pattern);
+    checkScopeOptions('clearPattern', options);
     const tenantId = tenantOf(options);
     return this.run(
       (cache) => cache.clearPattern(pattern, options),
@@ -290,14 +391,52 @@ class FallbackCacheImpl implements FallbackCache {
     );
   }
 
+  /**
+   * While the circuit is closed, the primary's keys (after the pending
+   * invalidations are applied there); while it is open or half-open, or the
+   * primary is still connecting, the fallback's: only what was written during
+   * the outage. An outage before the first key falls back; one after keys were
+   * listed rejects, as a listing cannot switch caches half-way.
+   */
+  async *keys(pattern: string, options?: ScopeOptions): AsyncGenerator<string, void, undefined> {
+    checkPattern(pattern);
+    checkScopeOptions('keys', options);
+    tenantOf(options);
+    const route = this.route();
+    if (route !== 'fallback') {
+      let listed = false;
+      try {
+        await this.reconciled();
+        this.primaryCalls++;
+        for await (const key of (this.primary as Cache).keys(pattern, options)) {
+          if (!listed) this.succeeded();
+          listed = true;
+          yield key;
+        }
+        if (!listed) this.succeeded();
+        return;
+      } catch (error) {
+        if (listed || !isOutage(error)) {
+          if (!listed && route === 'probe') this.succeeded();
+          throw error;
+        }
+        this.failed(route);
+      }
+    }
+    this.fallbackCalls++;
+    yield* this.fallback.keys(pattern, options);
+  }
+
   async getMany<T>(keys: Iterable<string>, options?: ScopeOptions): Promise<Map<string, T>> {
     // An iterable may be single-use: read it once (validating it), hand either cache the same array.
     const list = keysOf(keys);
+    checkScopeOptions('getMany', options);
     return this.run((cache) => cache.getMany<T>(list, options));
   }
 
   async setMany(entries: BatchEntries, options?: SetOptions): Promise<number> {
     const pairs = entriesOf(entries);
+    checkSetOptions('setMany', options);
     const tenantId = tenantOf(options);
     return this.run(
       (cache) => cache.setMany(pairs, options),
@@ -307,14 +446,18 @@ class FallbackCacheImpl implements FallbackCache {
     );
   }
 
-  stats(options?: ScopeOptions): Promise<CacheStats> {
+  async stats(options?: ScopeOptions): Promise<CacheStats> {
+    checkScopeOptions('stats', options);
     return this.run((cache) => cache.stats(options));
   }
 
-  /** `true` when the primary works end to end, or, while the circuit is open, when the fallback does. */
+  /**
+   * While the circuit is closed, whether the primary works end to end (calls go
+   * there); while it is open or half-open (or the primary is still connecting),
+   * whether the fallback does.
+   */
   async validate(): Promise<boolean> {
-    if (this.state === 'closed' && (await this.primary.validate())) return true;
-    return this.fallback.validate();
+    return this.state === 'closed' && this.primary !== undefined ? this.primary.validate() : this.fallback.validate();
   }
 
   async clear(): Promise<void> {
@@ -327,7 +470,10 @@ class FallbackCacheImpl implements FallbackCache {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.primary.close(), this.fallback.close()]);
+    this.closed = true;
+    clearTimeout(this.connectTimer);
+    // A primary still being created is closed when it arrives (see `connect`).
+    await Promise.allSettled([this.primary?.close(), this.fallback.close()]);
   }
 }
 

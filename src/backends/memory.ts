@@ -1,7 +1,8 @@
 import { LRUCache } from 'lru-cache';
 import { CacheError } from '../core/errors.js';
 import { compileGlob } from '../core/glob.js';
-import { checkKey, checkPattern, defaultTtlMs, entriesOf, keysOf, scopeOf, ttlMs } from '../core/keys.js';
+import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, defaultTtlMs, entriesOf, keysOf, scopeOf, ttlMs } from '../core/keys.js';
+import { checkOptions, describeValue } from '../core/options.js';
 import { decode, encode } from '../core/serialization.js';
 import { CounterSet, toStats } from '../core/stats.js';
 import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '../core/types.js';
@@ -9,12 +10,13 @@ import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '
 export interface MemoryCacheOptions {
   /** TTL applied when a `set` gives none, in seconds; `Infinity` or omitted: entries never expire. */
   defaultTtl?: number;
-  /** Most entries held; the least recently used is evicted past it. Default 10 000. */
+  /** Most entries held, a positive integer; the least recently used is evicted past it. Default 10 000. */
   maxSize?: number;
   /**
-   * Most bytes held (UTF-8 bytes of keys, with a tenant's framing, plus encoded values); least recently
-   * used entries are evicted past it, and a single entry larger than this is
-   * refused (`set` answers `false`). Default: no byte limit.
+   * Most bytes held (UTF-8 bytes of keys, with a tenant's framing, plus encoded values), a positive
+   * integer; least recently used entries are evicted past it, and a single entry larger than this is
+   * refused (`set` answers `false`, `add` rejects with `refused`, `setMany` does not count it),
+   * keeping what was stored under its key. Default: no byte limit.
    */
   maxBytes?: number;
   /**
@@ -26,20 +28,22 @@ export interface MemoryCacheOptions {
 }
 
 const DEFAULT_MAX_SIZE = 10_000;
+const OPTIONS = ['defaultTtl', 'maxSize', 'maxBytes', 'byReference'] as const;
+
 function positiveInteger(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new CacheError(`${name} must be a positive integer, got ${String(value)}`, 'validation');
+    throw new CacheError(`createMemoryCache: ${name} must be a positive integer, got ${describeValue(value)}`, 'validation');
   }
   return value;
 }
 
 /**
  * In-process LRU cache on `lru-cache`. Throws a `validation` CacheError at once
- * for bad options (it is synchronous; operations are not).
+ * for bad options, unknown option names included (it is synchronous; operations are not).
  */
 export function createMemoryCache(options: MemoryCacheOptions = {}): Cache {
-  if (options === null || typeof options !== 'object') throw new CacheError('options must be an object', 'validation');
+  checkOptions('createMemoryCache', options, OPTIONS);
   return new MemoryCache(options);
 }
 
@@ -55,11 +59,15 @@ class MemoryCache implements Cache {
   private closed = false;
 
   constructor(options: MemoryCacheOptions) {
-    this.defaultTtl = defaultTtlMs(options.defaultTtl);
+    try {
+      this.defaultTtl = defaultTtlMs(options.defaultTtl);
+    } catch (error) {
+      throw new CacheError(`createMemoryCache: ${(error as Error).message}`, 'validation');
+    }
     const max = positiveInteger('maxSize', options.maxSize) ?? DEFAULT_MAX_SIZE;
     this.maxBytes = positiveInteger('maxBytes', options.maxBytes);
     if (options.byReference !== undefined && typeof options.byReference !== 'boolean') {
-      throw new CacheError(`byReference must be a boolean, got ${String(options.byReference)}`, 'validation');
+      throw new CacheError(`createMemoryCache: byReference must be a boolean, got ${describeValue(options.byReference)}`, 'validation');
     }
     this.byReference = options.byReference === true;
     this.lru = new LRUCache<string, {}>({
@@ -71,8 +79,8 @@ class MemoryCache implements Cache {
       perf: { now: () => performance.now() },
       dispose: (_value, key, reason) => {
         const scope = scopeOfRaw(key);
-        if (reason === 'evict') this.counters.add(scope, 'evictions');
-        else if (reason === 'expire') this.counters.add(scope, 'expirations');
+        if (reason === 'evict') this.counters.addIfTracked(scope, 'evictions');
+        else if (reason === 'expire') this.counters.addIfTracked(scope, 'expirations');
       },
     });
   }
@@ -84,6 +92,7 @@ class MemoryCache implements Cache {
   async get<T>(key: string, options?: ScopeOptions): Promise<T | undefined> {
     this.open();
     checkKey(key);
+    checkScopeOptions('get', options);
     return this.read(localScope(options?.tenantId), key) as T | undefined;
   }
 
@@ -101,11 +110,13 @@ class MemoryCache implements Cache {
   async set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
     this.open();
     checkKey(key);
+    checkSetOptions('set', options);
     const scope = localScope(options?.tenantId);
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
     return this.write(scope + key, value, encode(value), ttl);
   }
 
+  /** Stores the entry; `false` when it alone is larger than `maxBytes` (refused). */
   private write(raw: string, value: unknown, encoded: string, ttl: number | undefined): boolean {
     const size = Buffer.byteLength(raw) + Buffer.byteLength(encoded);
     // lru-cache would drop an existing entry when the new one is too large; we keep it.
@@ -118,16 +129,22 @@ class MemoryCache implements Cache {
   async add(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
     this.open();
     checkKey(key);
+    checkSetOptions('add', options);
     const scope = localScope(options?.tenantId);
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
     const encoded = encode(value);
     if (this.lru.has(scope + key)) return false;
-    return this.write(scope + key, value, encoded, ttl);
+    // `false` means "a live entry exists" to a lock: a refusal must not read the same.
+    if (!this.write(scope + key, value, encoded, ttl)) {
+      throw new CacheError(`add refused: the entry is larger than maxBytes (${this.maxBytes} bytes)`, 'refused');
+    }
+    return true;
   }
 
   async delete(key: string, options?: ScopeOptions): Promise<boolean> {
     this.open();
     checkKey(key);
+    checkScopeOptions('delete', options);
     const scope = localScope(options?.tenantId);
     return this.remove(scope, scope + key);
   }
@@ -143,6 +160,7 @@ class MemoryCache implements Cache {
   async deleteIfEquals(key: string, expected: unknown, options?: ScopeOptions): Promise<boolean> {
     this.open();
     checkKey(key);
+    checkScopeOptions('deleteIfEquals', options);
     const scope = localScope(options?.tenantId);
     const want = encode(expected);
     const stored = this.lru.get(scope + key, { updateAgeOnGet: false });
@@ -155,6 +173,7 @@ class MemoryCache implements Cache {
   async clearPattern(pattern: string, options?: ScopeOptions): Promise<number> {
     this.open();
     checkPattern(pattern);
+    checkScopeOptions('clearPattern', options);
     const scope = localScope(options?.tenantId);
     const matches = compileGlob(pattern);
     const doomed: string[] = [];
@@ -166,9 +185,31 @@ class MemoryCache implements Cache {
     return removed;
   }
 
+  /**
+   * The scope's matching keys are gathered first (references to strings the
+   * cache holds anyway), then each is checked again as it is listed, so a key
+   * deleted or expired since is not listed.
+   */
+  async *keys(pattern: string, options?: ScopeOptions): AsyncGenerator<string, void, undefined> {
+    this.open();
+    checkPattern(pattern);
+    checkScopeOptions('keys', options);
+    const scope = localScope(options?.tenantId);
+    const matches = compileGlob(pattern);
+    const found: string[] = [];
+    for (const raw of this.lru.keys()) {
+      if (scopeOfRaw(raw) === scope && matches(raw.slice(scope.length))) found.push(raw);
+    }
+    for (const raw of found) {
+      this.open();
+      if (this.lru.has(raw)) yield raw.slice(scope.length);
+    }
+  }
+
   async getMany<T>(keys: Iterable<string>, options?: ScopeOptions): Promise<Map<string, T>> {
     this.open();
     const list = keysOf(keys);
+    checkScopeOptions('getMany', options);
     const scope = localScope(options?.tenantId);
     const found = new Map<string, T>();
     for (const key of list) {
@@ -181,6 +222,7 @@ class MemoryCache implements Cache {
   async setMany(entries: BatchEntries, options?: SetOptions): Promise<number> {
     this.open();
     const pairs = entriesOf(entries);
+    checkSetOptions('setMany', options);
     const scope = localScope(options?.tenantId);
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
     // Encode everything before writing anything: one bad value stores nothing.
@@ -194,6 +236,7 @@ class MemoryCache implements Cache {
 
   async stats(options?: ScopeOptions): Promise<CacheStats> {
     this.open();
+    checkScopeOptions('stats', options);
     const tenantId = options?.tenantId;
     this.lru.purgeStale();
     if (tenantId === undefined) return toStats(this.counters.total, this.lru.size, this.lru.calculatedSize);

@@ -6,10 +6,14 @@
  * - `serialization`: the value cannot be encoded (circular, function, symbol, class instance).
  * - `connection`: the server cannot be reached, or the link dropped.
  * - `timeout`: a command outlived `commandTimeout`.
- * - `server`: the server answered with an error (out of memory, wrong type, ...).
+ * - `server`: the server answered with an error (wrong type, a refused SELECT, ...).
+ * - `refused`: the cache refused a write: the entry is larger than `maxBytes`
+ *   (memory), or the server is out of memory (Dragonfly/Redis `OOM`, a full
+ *   `noeviction` server). `add` rejects with it, so a refusal never reads as
+ *   "a live entry exists"; `set` answers `false` instead.
  * - `closed`: the cache was closed with `close()`.
  */
-export type CacheErrorType = 'validation' | 'serialization' | 'connection' | 'timeout' | 'server' | 'closed';
+export type CacheErrorType = 'validation' | 'serialization' | 'connection' | 'timeout' | 'server' | 'refused' | 'closed';
 
 export const CACHE_ERROR_TYPES: readonly CacheErrorType[] = [
   'validation',
@@ -17,27 +21,39 @@ export const CACHE_ERROR_TYPES: readonly CacheErrorType[] = [
   'connection',
   'timeout',
   'server',
+  'refused',
   'closed',
 ];
 
+export interface CacheErrorOptions {
+  cause?: unknown;
+  /** See `CacheError.stored`. */
+  stored?: number;
+}
+
 export class CacheError extends Error {
   readonly errorType: CacheErrorType;
+  /**
+   * Set on a `setMany` that failed part-way (an outage after some of its
+   * commands landed): how many entries were stored before it failed, `0` when
+   * none. A batch is one command per 1 000 keys (per hash slot on a cluster),
+   * each atomic, so a failure can leave some groups stored. `undefined` on
+   * every other error.
+   */
+  readonly stored?: number;
 
-  constructor(message: string, errorType: CacheErrorType, options?: { cause?: unknown }) {
+  constructor(message: string, errorType: CacheErrorType, options?: CacheErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CacheError';
     this.errorType = errorType;
+    if (options?.stored !== undefined) this.stored = options.stored;
   }
 }
 
 /** The Dragonfly/Redis server could not be reached (`connection`) or did not answer in time (`timeout`). */
 export class DragonflyConnectionError extends CacheError {
-  constructor(message: string, errorType: 'connection' | 'timeout' = 'connection', options?: { cause?: unknown }) {
+  constructor(message: string, errorType: 'connection' | 'timeout' = 'connection', options?: CacheErrorOptions) {
     super(message, errorType, options);
     this.name = 'DragonflyConnectionError';
   }
-}
-
-export function validationError(message: string): CacheError {
-  return new CacheError(message, 'validation');
 }

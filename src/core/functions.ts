@@ -2,8 +2,13 @@ import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '
 
 // The guide's free functions, each a thin wrapper over the `Cache` contract.
 
-export function cacheSet(cache: Cache, key: string, value: unknown, options?: SetOptions): Promise<boolean> {
-  return cache.set(key, value, options);
+/**
+ * The guide's `cache_set(key, value, ttl)`: a number as the last argument is the
+ * TTL in seconds (`cacheSet(cache, 'k', v, 300)` is `cache.set('k', v, { ttl: 300 })`).
+ * The methods take only the object form.
+ */
+export function cacheSet(cache: Cache, key: string, value: unknown, options?: SetOptions | number): Promise<boolean> {
+  return cache.set(key, value, typeof options === 'number' ? { ttl: options } : options);
 }
 
 export function cacheGet<T = unknown>(cache: Cache, key: string, options?: ScopeOptions): Promise<T | undefined> {
@@ -18,8 +23,9 @@ export function cacheClearPattern(cache: Cache, pattern: string, options?: Scope
   return cache.clearPattern(pattern, options);
 }
 
-export function batchCacheSet(cache: Cache, entries: BatchEntries, options?: SetOptions): Promise<number> {
-  return cache.setMany(entries, options);
+/** The guide's `batch_cache_set(entries, ttl)`: a number as the last argument is the TTL in seconds, as in `cacheSet`. */
+export function batchCacheSet(cache: Cache, entries: BatchEntries, options?: SetOptions | number): Promise<number> {
+  return cache.setMany(entries, typeof options === 'number' ? { ttl: options } : options);
 }
 
 export function batchCacheGet<T = unknown>(cache: Cache, keys: Iterable<string>, options?: ScopeOptions): Promise<Map<string, T>> {

@@ -1,7 +1,13 @@
 import { CacheError } from './errors.js';
+import { checkOptions, describeValue } from './options.js';
 
 /** Longest key accepted, in UTF-16 code units. */
 export const MAX_KEY_LENGTH = 2048;
+/**
+ * Longest pattern accepted, in UTF-16 code units: twice the longest key, so any
+ * key, with every character escaped (`\*`), is a pattern that matches it.
+ */
+export const MAX_PATTERN_LENGTH = 2 * MAX_KEY_LENGTH;
 /** Longest tenant id accepted, in UTF-16 code units. */
 export const MAX_TENANT_LENGTH = 256;
 /** Longest TTL accepted short of `Infinity`, in seconds (about 68 years). */
@@ -19,9 +25,9 @@ const SAFE_TENANT = /^[A-Za-z0-9_.-]+$/;
 // Strings with lone surrogates all encode to the same UTF-8 bytes (U+FFFD) on
 // the wire, so two different keys would collide on Dragonfly: refuse them.
 function checkString(what: string, value: unknown, max: number): asserts value is string {
-  if (typeof value !== 'string') throw new CacheError(`${what} must be a string, got ${typeof value}`, 'validation');
-  if (value.length === 0) throw new CacheError(`${what} must not be empty`, 'validation');
-  if (value.length > max) throw new CacheError(`${what} is longer than ${max} characters`, 'validation');
+  if (typeof value !== 'string') throw new CacheError(`${what} must be a string, got ${describeValue(value)}`, 'validation');
+  if (value.length === 0) throw new CacheError(`${what} must not be empty, got "" (a string)`, 'validation');
+  if (value.length > max) throw new CacheError(`${what} is longer than ${max} characters, got ${describeValue(value)}`, 'validation');
   if (!value.isWellFormed()) throw new CacheError(`${what} holds a lone surrogate (not well-formed UTF-16)`, 'validation');
 }
 
@@ -32,7 +38,7 @@ export function checkKey(key: unknown): asserts key is string {
 }
 
 export function checkPattern(pattern: unknown): asserts pattern is string {
-  checkString('pattern', pattern, MAX_KEY_LENGTH);
+  checkString('pattern', pattern, MAX_PATTERN_LENGTH);
 }
 
 /** The literal raw-key prefix of a scope. */
@@ -46,20 +52,14 @@ function encodeTenant(tenantId: string): string {
   return encodeURIComponent(tenantId).replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
-/** The tenant a raw key belongs to, in its encoded form, or `undefined` when untenanted. */
-export function encodedTenantOf(rawKey: string): string | undefined {
-  if (!rawKey.startsWith('t:')) return undefined;
-  return rawKey.slice(2, rawKey.indexOf(':', 2));
-}
-
 /** Validates a TTL in seconds and returns it in milliseconds; `undefined` means "never expires". */
 export function ttlMs(ttl: unknown, fallbackMs: number | undefined): number | undefined {
   if (ttl === undefined) return fallbackMs;
   if (typeof ttl !== 'number' || Number.isNaN(ttl) || ttl <= 0) {
-    throw new CacheError(`ttl must be a positive number of seconds or Infinity, got ${String(ttl)}`, 'validation');
+    throw new CacheError(`ttl must be a positive number of seconds or Infinity, got ${describeValue(ttl)}`, 'validation');
   }
   if (ttl === Infinity) return undefined;
-  if (ttl > MAX_TTL_SECONDS) throw new CacheError(`ttl must be at most ${MAX_TTL_SECONDS} seconds or Infinity`, 'validation');
+  if (ttl > MAX_TTL_SECONDS) throw new CacheError(`ttl must be at most ${MAX_TTL_SECONDS} seconds or Infinity, got ${describeValue(ttl)}`, 'validation');
   return Math.max(1, Math.round(ttl * 1000));
 }
 
@@ -68,8 +68,8 @@ export function defaultTtlMs(ttl: unknown): number | undefined {
   if (ttl === undefined) return undefined;
   try {
     return ttlMs(ttl, undefined);
-  } catch {
-    throw new CacheError(`defaultTtl must be a positive number of seconds or Infinity, got ${String(ttl)}`, 'validation');
+  } catch (error) {
+    throw new CacheError((error as Error).message.replace(/^ttl/, 'defaultTtl'), 'validation');
   }
 }
 
@@ -80,13 +80,15 @@ export function entriesOf(entries: unknown): [string, unknown][] {
   else if (entries !== null && typeof entries === 'object' && Symbol.iterator in entries) {
     pairs = [];
     for (const pair of entries as Iterable<unknown>) {
-      if (!Array.isArray(pair) || pair.length !== 2) throw new CacheError('batch entries must be [key, value] pairs', 'validation');
+      if (!Array.isArray(pair) || pair.length !== 2) {
+        throw new CacheError(`batch entries must be [key, value] pairs, got ${Array.isArray(pair) ? `an array of length ${pair.length}` : describeValue(pair)}`, 'validation');
+      }
       pairs.push([pair[0] as string, pair[1]]);
     }
   } else if (entries !== null && typeof entries === 'object') {
     pairs = Object.entries(entries);
   } else {
-    throw new CacheError('entries must be a record, a Map or an iterable of [key, value] pairs', 'validation');
+    throw new CacheError(`entries must be a record, a Map or an iterable of [key, value] pairs, got ${describeValue(entries)}`, 'validation');
   }
   for (const [key] of pairs) checkKey(key);
   return pairs;
@@ -95,9 +97,24 @@ export function entriesOf(entries: unknown): [string, unknown][] {
 /** Validates and deduplicates a batch of keys. */
 export function keysOf(keys: unknown): string[] {
   if (keys === null || typeof keys !== 'object' || !(Symbol.iterator in keys) || typeof keys === 'string') {
-    throw new CacheError('keys must be an iterable of strings', 'validation');
+    throw new CacheError(`keys must be an iterable of strings, got ${describeValue(keys)}`, 'validation');
   }
   const out = [...new Set(keys as Iterable<string>)];
   for (const key of out) checkKey(key);
   return out;
+}
+
+/** The options every operation that reads or writes one scope takes. */
+const SCOPE_OPTIONS = ['tenantId'] as const;
+/** The options of `set`, `add` and `setMany`. */
+const SET_OPTIONS = ['ttl', 'tenantId'] as const;
+
+/** Refuses anything but `{ tenantId? }` (or nothing) as the options of operation `op`. */
+export function checkScopeOptions(op: string, options: unknown): void {
+  if (options !== undefined) checkOptions(op, options, SCOPE_OPTIONS);
+}
+
+/** Refuses anything but `{ ttl?, tenantId? }` (or nothing) as the options of operation `op`. */
+export function checkSetOptions(op: string, options: unknown): void {
+  if (options !== undefined) checkOptions(op, options, SET_OPTIONS);
 }

@@ -11,44 +11,83 @@ export class Counters {
   errors = 0;
 }
 
+/** How many tenants keep counters of their own: the most recently active ones. */
+export const MAX_TRACKED_TENANTS = 1000;
+
 /**
- * Counters for the whole cache plus one set per tenant seen, so a tenant's
- * stats count only its own operations. Untenanted calls touch one object only.
+ * Counters for the whole cache plus one set for each of the most recently
+ * active tenants, so a tenant's stats count only its own operations.
+ * Untenanted calls touch one object only.
+ *
+ * Bounded: one set per tenant ever seen grew without end (52 MB of heap after
+ * 200 000 one-off tenants). A tenant's counters count its operations since it
+ * was last tracked: it is forgotten once `max` other tenants were active after
+ * it, and counts from zero when it is active again. Reading a tenant's stats
+ * is not activity and tracks nobody. The total always counts everything.
  */
 export class CounterSet {
   readonly total = new Counters();
+  // Map order is recency order: an active tenant moves to the end, the first is forgotten.
   private readonly byTenant = new Map<string, Counters>();
+  // The tenant of the last call, already at the end: a run of calls for one tenant skips the move.
+  private lastScope: string | undefined;
+  private lastCounters: Counters | undefined;
+
+  constructor(private readonly max = MAX_TRACKED_TENANTS) {}
+
+  /** Tenants whose counters are kept now. */
+  get tracked(): number {
+    return this.byTenant.size;
+  }
 
   /**
-   * `scope` is the backend's raw-key scope prefix. Untenanted scopes (`g:` on
-   * Dragonfly, empty in memory) share the total only; a tenant's is longer.
+   * The counters of the tenant of `scope`, tracked from now on, or `undefined`
+   * for untenanted scopes (`g:` on Dragonfly, empty in memory; a tenant's is longer).
    */
-  tenant(scope: string): Counters | undefined {
+  private active(scope: string): Counters | undefined {
     if (scope.length <= 2) return undefined;
+    if (scope === this.lastScope) return this.lastCounters;
     let counters = this.byTenant.get(scope);
-    if (!counters) this.byTenant.set(scope, (counters = new Counters()));
+    if (counters !== undefined) {
+      this.byTenant.delete(scope);
+    } else {
+      counters = new Counters();
+      if (this.byTenant.size >= this.max) this.byTenant.delete(this.byTenant.keys().next().value as string);
+    }
+    this.byTenant.set(scope, counters);
+    this.lastScope = scope;
+    this.lastCounters = counters;
     return counters;
   }
 
+  /** For reading stats: the scope's counters, zeros for a tenant not tracked (which stays untracked). */
   forScope(scope: string | undefined): Counters {
-    return scope === undefined ? this.total : (this.tenant(scope) ?? this.total);
+    if (scope === undefined || scope.length <= 2) return this.total;
+    return this.byTenant.get(scope) ?? new Counters();
   }
 
   hit(scope: string, n = 1): void {
     this.total.hits += n;
-    const t = this.tenant(scope);
+    const t = this.active(scope);
     if (t) t.hits += n;
   }
 
   miss(scope: string, n = 1): void {
     this.total.misses += n;
-    const t = this.tenant(scope);
+    const t = this.active(scope);
     if (t) t.misses += n;
   }
 
   add(scope: string, field: 'sets' | 'deletes' | 'errors' | 'evictions' | 'expirations', n = 1): void {
     this.total[field] += n;
-    const t = this.tenant(scope);
+    const t = this.active(scope);
+    if (t) t[field] += n;
+  }
+
+  /** For what happens to a tenant's entries without it doing anything (evictions, expirations): never starts tracking it. */
+  addIfTracked(scope: string, field: 'evictions' | 'expirations', n = 1): void {
+    this.total[field] += n;
+    const t = scope.length <= 2 ? undefined : this.byTenant.get(scope);
     if (t) t[field] += n;
   }
 }

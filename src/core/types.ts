@@ -64,6 +64,16 @@ export interface Cache {
   deleteIfEquals(key: string, expected: unknown, options?: ScopeOptions): Promise<boolean>;
   /** Removes every key of the scope matching a Redis glob `pattern`; the number removed. */
   clearPattern(pattern: string, options?: ScopeOptions): Promise<number>;
+  /**
+   * The keys of the scope matching a Redis glob `pattern`, exactly as given to
+   * `set` (without prefix or tenant), by the same scope and glob rules as
+   * `clearPattern`: `for await (const key of cache.keys('user:*', { tenantId }))`.
+   * Read page by page (Dragonfly: `SCAN`, on every master of a cluster; never
+   * `KEYS`), so a listing never holds the whole keyspace. Expired entries are
+   * never listed; a key written or deleted during the listing may or may not
+   * be. Errors (a bad pattern, an outage, a closed cache) reject `next()`.
+   */
+  keys(pattern: string, options?: ScopeOptions): AsyncIterable<string>;
   /** The live entries among `keys`, as a Map of the hits only. */
   getMany<T = unknown>(keys: Iterable<string>, options?: ScopeOptions): Promise<Map<string, T>>;
   /** Stores every entry, all or none validated first; the number stored. */

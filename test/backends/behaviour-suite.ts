@@ -10,8 +10,9 @@ import {
   getCacheStats,
   validateCache,
 } from '../../src/core/functions.js';
-import { MAX_KEY_LENGTH, MAX_TENANT_LENGTH, MAX_TTL_SECONDS } from '../../src/core/keys.js';
-import type { Cache } from '../../src/core/types.js';
+import { MAX_KEY_LENGTH, MAX_PATTERN_LENGTH, MAX_TENANT_LENGTH, MAX_TTL_SECONDS } from '../../src/core/keys.js';
+import { MAX_TRACKED_TENANTS } from '../../src/core/stats.js';
+import type { Cache, ScopeOptions } from '../../src/core/types.js';
 
 /** What the suite may ask of a backend's factory. */
 export interface BehaviourCacheOptions {
@@ -21,6 +22,18 @@ export interface BehaviourCacheOptions {
 
 /** Creates a fresh, empty cache, isolated from every other cache the factory made (own keyPrefix on a server). */
 export type BehaviourCacheFactory = (options?: BehaviourCacheOptions) => Promise<Cache>;
+
+/** What a backend can offer beyond a fresh cache; each one adds the tests that need it. */
+export interface BehaviourSuiteExtras {
+  /**
+   * A fresh cache that refuses to store a value of `REFUSED_VALUE`'s size: a memory
+   * cache with a small `maxBytes`, a Dragonfly cache on a full `noeviction` server.
+   */
+  refusing?: () => Promise<Cache>;
+}
+
+/** A value larger than what a `refusing` cache accepts: 1 KiB of text. */
+export const REFUSED_VALUE = 'x'.repeat(1024);
 
 /** Runs `run` and checks it returned a Promise (no synchronous throw) that rejects with a CacheError of `errorType`. */
 export async function expectCacheError(run: () => unknown, errorType: CacheErrorType): Promise<CacheError> {
@@ -171,7 +184,7 @@ const BAD_TTLS: [string, unknown][] = [
 const BAD_PATTERNS: [string, unknown][] = [
   ['an empty pattern', ''],
   ['a number pattern', 1],
-  ['a pattern longer than MAX_KEY_LENGTH', '*'.repeat(MAX_KEY_LENGTH + 1)],
+  ['a pattern longer than MAX_PATTERN_LENGTH', '*'.repeat(MAX_PATTERN_LENGTH + 1)],
   ['a pattern with a lone surrogate', '*\uD800'],
 ];
 
@@ -258,7 +271,7 @@ const PATTERN_CASES: [string, string, string[]][] = [
  * The whole `Cache` contract as tests. Each backend's spec file calls this
  * once with a factory; a new backend gets the specification by one call.
  */
-export function registerCacheBehaviourSuite(name: string, factory: BehaviourCacheFactory): void {
+export function registerCacheBehaviourSuite(name: string, factory: BehaviourCacheFactory, extras: BehaviourSuiteExtras = {}): void {
   describe(`${name}: the Cache contract`, () => {
     const created: Cache[] = [];
     async function fresh(options?: BehaviourCacheOptions): Promise<Cache> {
@@ -399,6 +412,86 @@ export function registerCacheBehaviourSuite(name: string, factory: BehaviourCach
         const second = await cache.get('o');
         expect(first).toStrictEqual(second);
         expect(first).not.toBe(second);
+      });
+    });
+
+    describe('options: say no instead of guessing', () => {
+      /** Every operation that takes options, called with `options`. */
+      function everyOperation(cache: Cache, options: unknown): [string, () => Promise<unknown>][] {
+        const o = options as never;
+        return [
+          ['get', () => cache.get('k', o)],
+          ['set', () => cache.set('k', 2, o)],
+          ['add', () => cache.add('fresh', 2, o)],
+          ['delete', () => cache.delete('k', o)],
+          ['deleteIfEquals', () => cache.deleteIfEquals('k', 1, o)],
+          ['clearPattern', () => cache.clearPattern('*', o)],
+          ['getMany', () => cache.getMany(['k'], o)],
+          ['setMany', () => cache.setMany({ k: 2, fresh: 2 }, o)],
+          ['stats', () => cache.stats(o)],
+        ];
+      }
+
+      it('a misspelt option is a validation error naming the option meant, for every operation, and nothing changes', async () => {
+        const cache = await fresh();
+        await cache.set('k', 1);
+        for (const [op, run] of everyOperation(cache, { tenantID: 'acme' })) {
+          const error = await expectCacheError(run, 'validation');
+          expect(error.message, op).toBe(`${op}: unknown option "tenantID" (did you mean "tenantId"?)`);
+        }
+        for (const run of [() => cache.set('k', 2, { TTL: 5 } as never), () => cacheSet(cache, 'k', 2, { TTL: 5 } as never)]) {
+          expect((await expectCacheError(run, 'validation')).message).toBe('set: unknown option "TTL" (did you mean "ttl"?)');
+        }
+        expect((await expectCacheError(() => cache.get('k', { ttl: 5 } as never), 'validation')).message).toBe(
+          'get: unknown option "ttl" (known options: tenantId)',
+        );
+        expect(await cache.get('k')).toBe(1);
+        expect(await cache.get('fresh')).toBeUndefined();
+        expect((await cache.stats()).sets).toBe(1);
+      });
+
+      it('options that are not an object are refused with the object form, for every operation', async () => {
+        const cache = await fresh();
+        await cache.set('k', 1);
+        for (const bad of [300, 'acme', null, [300], true]) {
+          for (const [op, run] of everyOperation(cache, bad)) {
+            const error = await expectCacheError(run, 'validation');
+            expect(error.message, `${op} ${String(bad)}`).toMatch(new RegExp(`^${op}: options must be an object such as \\{ `));
+          }
+        }
+        expect((await expectCacheError(() => cache.set('k', 2, 300 as never), 'validation')).message).toBe(
+          'set: options must be an object such as { ttl: 300 }, got 300 (a number)',
+        );
+        expect(await cache.get('k')).toBe(1);
+      });
+
+      it("the guide's positional TTL is honoured as seconds by cacheSet and batchCacheSet", async () => {
+        const cache = await fresh();
+        expect(await cacheSet(cache, 'short', 1, SHORT_TTL)).toBe(true);
+        expect(await batchCacheSet(cache, { a: 1, b: 2 }, SHORT_TTL)).toBe(2);
+        expect(await cacheSet(cache, 'long', 1, 60)).toBe(true);
+        expect((await cache.getMany(['short', 'a', 'b', 'long'])).size).toBe(4);
+        await sleep(PAST_SHORT_TTL_MS);
+        expect([...(await cache.getMany(['short', 'a', 'b', 'long'])).keys()]).toEqual(['long']);
+        await expectCacheError(() => cacheSet(cache, 'k', 1, 0), 'validation');
+        await expectCacheError(() => cacheSet(cache, 'k', 1, '60' as never), 'validation');
+      });
+
+      it('error messages quote what they got, with its type', async () => {
+        const cache = await fresh();
+        expect((await expectCacheError(() => cache.set('k', 1, { ttl: '60' as never }), 'validation')).message).toBe(
+          'ttl must be a positive number of seconds or Infinity, got "60" (a string)',
+        );
+        expect((await expectCacheError(() => cache.set('k', 1, { ttl: -1 }), 'validation')).message).toContain('got -1 (a number)');
+        expect((await expectCacheError(() => cache.get(42 as never), 'validation')).message).toBe('key must be a string, got 42 (a number)');
+        expect((await expectCacheError(() => cache.get('k', { tenantId: 7 as never }), 'validation')).message).toBe(
+          'tenantId must be a string, got 7 (a number)',
+        );
+        expect((await expectCacheError(() => cache.getMany('abc' as never), 'validation')).message).toBe(
+          'keys must be an iterable of strings, got "abc" (a string)',
+        );
+        expect((await expectCacheError(() => cache.setMany(42 as never), 'validation')).message).toContain('got 42 (a number)');
+        expect((await expectCacheError(() => cache.setMany([['a']] as never), 'validation')).message).toContain('got an array of length 1');
       });
     });
 
@@ -688,6 +781,30 @@ export function registerCacheBehaviourSuite(name: string, factory: BehaviourCach
         expect(await cache.stats({ tenantId: 'never-used' })).toMatchObject({ size: 0, sets: 0, hits: 0, misses: 0, deletes: 0, memoryMb: 0 });
         expect(await cache.stats()).toMatchObject({ size: 3, sets: 4, hits: 3, misses: 1, deletes: 1 });
       });
+
+      it(`a tenant's counters count since it was last among the ${MAX_TRACKED_TENANTS} most recently active; its size is always measured`, async () => {
+        const cache = await fresh();
+        await cache.set('k', 1, { tenantId: 'early' });
+        await cache.get('k', { tenantId: 'early' });
+        expect(await cache.stats({ tenantId: 'early' })).toMatchObject({ sets: 1, hits: 1, size: 1 });
+        // Reading the stats of tenants that never did anything tracks none of them...
+        for (let i = 0; i < 10; i++) expect((await cache.stats({ tenantId: `reader-${i}` })).hits).toBe(0);
+        const busy = async (from: number, to: number) => {
+          for (let i = from; i < to; i += 100) {
+            await Promise.all(Array.from({ length: Math.min(100, to - i) }, (_, j) => cache.get('absent', { tenantId: `busy-${i + j}` })));
+          }
+        };
+        // ...so 'early' is still one of the most recently active after this many others,
+        await busy(0, MAX_TRACKED_TENANTS - 1);
+        expect(await cache.stats({ tenantId: 'early' })).toMatchObject({ sets: 1, hits: 1, size: 1 });
+        // and forgotten after one more.
+        await busy(MAX_TRACKED_TENANTS - 1, MAX_TRACKED_TENANTS);
+        expect(await cache.stats({ tenantId: 'early' })).toMatchObject({ sets: 0, hits: 0, size: 1 });
+        expect(await cache.stats({ tenantId: `busy-${MAX_TRACKED_TENANTS - 1}` })).toMatchObject({ misses: 1 });
+        expect(await cache.stats()).toMatchObject({ sets: 1, hits: 1, misses: MAX_TRACKED_TENANTS, size: 1 });
+        expect(await cache.get('k', { tenantId: 'early' })).toBe(1);
+        expect(await cache.stats({ tenantId: 'early' })).toMatchObject({ sets: 0, hits: 1 });
+      });
     });
 
     describe('patterns', () => {
@@ -705,6 +822,25 @@ export function registerCacheBehaviourSuite(name: string, factory: BehaviourCach
         }
       });
 
+      it('a key of MAX_KEY_LENGTH made of glob metacharacters is matched by itself escaped, and only it', async () => {
+        const cache = await fresh();
+        const metas = ['*', '?', '[', ']', '\\', '^', '-'];
+        const longest = Array.from({ length: MAX_KEY_LENGTH }, (_, i) => metas[i % metas.length]).join('');
+        const sibling = `${longest.slice(0, -1)}x`;
+        const escaped = longest.replace(/[*?[\]\\]/g, '\\$&');
+        expect(escaped.length).toBeGreaterThan(MAX_KEY_LENGTH);
+        expect(escaped.length).toBeLessThanOrEqual(MAX_PATTERN_LENGTH);
+        for (const scope of [{}, { tenantId: '[*]' }]) {
+          await cache.setMany([[longest, 1], [sibling, 2]], scope);
+          expect(await cache.clearPattern(escaped, scope)).toBe(1);
+          expect([...(await cache.getMany([longest, sibling], scope)).keys()]).toEqual([sibling]);
+        }
+        const everyCharEscaped = '\\*'.repeat(MAX_KEY_LENGTH);
+        expect(everyCharEscaped.length).toBe(MAX_PATTERN_LENGTH);
+        await cache.set('*'.repeat(MAX_KEY_LENGTH), 3);
+        expect(await cache.clearPattern(everyCharEscaped)).toBe(1);
+      });
+
       it('clearPattern returns the number removed and counts them as deletes', async () => {
         const cache = await fresh();
         await cache.setMany(Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`user:${i}`, i])));
@@ -714,6 +850,99 @@ export function registerCacheBehaviourSuite(name: string, factory: BehaviourCach
         const stats = await cache.stats();
         expect(stats.deletes).toBe(50);
         expect(stats.size).toBe(2);
+      });
+    });
+
+    describe('keys', () => {
+      async function list(cache: Cache, pattern: string, options?: ScopeOptions): Promise<string[]> {
+        const out: string[] = [];
+        for await (const key of cache.keys(pattern, options)) out.push(key);
+        return out;
+      }
+      const sorted = (keys: Iterable<string>) => [...keys].sort();
+
+      it.each(PATTERN_CASES)('keys lists exactly what clearPattern removes: %s (%s)', async (_label, pattern, expected) => {
+        const cache = await fresh();
+        for (const tenantId of [undefined, '[*?]']) {
+          const scope = tenantId === undefined ? {} : { tenantId };
+          await cache.setMany(
+            PATTERN_KEYS.map((k) => [k, k] as const),
+            scope,
+          );
+          expect(sorted(await list(cache, pattern, scope))).toEqual(sorted(expected));
+        }
+      });
+
+      it('lists every scope’s own keys exactly as given, whatever the characters (: * unicode), never another scope’s', async () => {
+        const cache = await fresh();
+        await cache.setMany(NASTY_KEYS.map((k) => [k, 1] as const));
+        for (const tenantId of NASTY_TENANTS) await cache.setMany(NASTY_KEYS.map((k) => [`${k}|${tenantId}`, 1] as const), { tenantId });
+        expect(sorted(await list(cache, '*'))).toEqual(sorted(NASTY_KEYS));
+        for (const tenantId of NASTY_TENANTS) {
+          expect(sorted(await list(cache, '*', { tenantId })), `tenant ${tenantId}`).toEqual(sorted(NASTY_KEYS.map((k) => `${k}|${tenantId}`)));
+        }
+        expect(await list(cache, 't:*')).toEqual(['t:a:b']);
+        expect(await list(cache, '*|a:b', { tenantId: 'a' })).toEqual([]);
+        expect(await list(cache, '*', { tenantId: 'nobody' })).toEqual([]);
+      });
+
+      it('a key of MAX_KEY_LENGTH is listed whole and found by its escaped self', async () => {
+        const cache = await fresh();
+        const longest = Array.from({ length: MAX_KEY_LENGTH }, (_, i) => ['*', 'é', ':', '?'][i % 4]).join('');
+        await cache.set(longest, 1, { tenantId: 'x' });
+        expect(await list(cache, '*', { tenantId: 'x' })).toEqual([longest]);
+        expect(await list(cache, longest.replace(/[*?[\]\\]/g, '\\$&'), { tenantId: 'x' })).toEqual([longest]);
+      });
+
+      it('never lists expired entries', async () => {
+        const cache = await fresh();
+        await cache.setMany({ a: 1, b: 2 }, { ttl: SHORT_TTL });
+        await cache.set('kept', 1);
+        await cache.set('t', 1, { ttl: SHORT_TTL, tenantId: 'x' });
+        await sleep(PAST_SHORT_TTL_MS);
+        expect(await list(cache, '*')).toEqual(['kept']);
+        expect(await list(cache, '*', { tenantId: 'x' })).toEqual([]);
+      });
+
+      it('a listing over many pages lists every key once, also when keys are deleted while it runs', async () => {
+        const cache = await fresh();
+        const all = Array.from({ length: 2500 }, (_, i) => `item:${i}`);
+        await cache.setMany(all.map((k) => [k, 1] as const));
+        const deleted = new Set(all.filter((_, i) => i % 10 === 0));
+        const listed: string[] = [];
+        for await (const key of cache.keys('item:*')) {
+          if (listed.length === 0) for (const k of deleted) await cache.delete(k);
+          listed.push(key);
+        }
+        const untouched = all.filter((k) => !deleted.has(k));
+        const seen = new Set(listed);
+        for (const key of untouched) expect(seen.has(key), key).toBe(true);
+        // Each listed at most once (SCAN may repeat a key only while the server resizes its table).
+        expect(listed.filter((k) => !deleted.has(k)).length).toBeLessThanOrEqual(untouched.length + 5);
+        expect(listed.every((k) => k.startsWith('item:'))).toBe(true);
+      });
+
+      it('stopping a listing early is fine, and the cache keeps working', async () => {
+        const cache = await fresh();
+        await cache.setMany(Array.from({ length: 50 }, (_, i) => [`k${i}`, i] as const));
+        let n = 0;
+        for await (const _key of cache.keys('*')) if (++n === 3) break;
+        expect(n).toBe(3);
+        expect((await list(cache, 'k*')).length).toBe(50);
+      });
+
+      it('a bad pattern, tenant or option rejects the first next(); after close it rejects with closed', async () => {
+        const first = (cache: Cache, pattern: unknown, options?: unknown) => () => cache.keys(pattern as string, options as ScopeOptions)[Symbol.asyncIterator]().next();
+        const cache = await fresh();
+        await expectCacheError(first(cache, ''), 'validation');
+        await expectCacheError(first(cache, 42), 'validation');
+        await expectCacheError(first(cache, '*'.repeat(MAX_PATTERN_LENGTH + 1)), 'validation');
+        await expectCacheError(first(cache, '*', { tenantId: '' }), 'validation');
+        const misspelt = await expectCacheError(first(cache, '*', { tenantID: 'a' }), 'validation');
+        expect(misspelt.message).toBe('keys: unknown option "tenantID" (did you mean "tenantId"?)');
+        const closed = await factory();
+        await closed.close();
+        await expectCacheError(first(closed, '*'), 'closed');
       });
     });
 
@@ -817,6 +1046,40 @@ export function registerCacheBehaviourSuite(name: string, factory: BehaviourCach
         const found = await cache.getMany(entries.map(([k]) => k));
         expect(found.size).toBe(2500);
         expect(found.get('key:2499')).toEqual({ i: 2499 });
+      });
+    });
+
+    // Registered only for backends that can offer such a cache (not the shared cluster).
+    const makeRefusing = extras.refusing;
+    if (makeRefusing) describe('a cache that refuses a write (too large, out of memory)', () => {
+      const refusing = async (): Promise<Cache> => {
+        const cache = await makeRefusing();
+        created.push(cache);
+        return cache;
+      };
+
+      it('set answers false, add rejects with refused (never false, which means "a live entry exists"), setMany counts 0', async () => {
+        const cache = await refusing();
+        expect(await cache.set('k', REFUSED_VALUE)).toBe(false);
+        expect(await cache.set('k', REFUSED_VALUE, { ttl: 60, tenantId: 't' })).toBe(false);
+        const error = await expectCacheError(() => cache.add('lock', REFUSED_VALUE), 'refused');
+        expect(error.message).toMatch(/^add refused: /);
+        await expectCacheError(() => cache.add('lock', REFUSED_VALUE, { ttl: 60, tenantId: 't' }), 'refused');
+        expect(await cache.setMany({ a: REFUSED_VALUE, b: REFUSED_VALUE })).toBe(0);
+        expect(await cache.setMany({ a: REFUSED_VALUE }, { ttl: 60 })).toBe(0);
+        expect(await batchCacheSet(cache, [['a', REFUSED_VALUE]], 60)).toBe(0);
+        expect(await cache.getMany(['k', 'lock', 'a', 'b'])).toEqual(new Map());
+        expect(await cache.get('lock', { tenantId: 't' })).toBeUndefined();
+        expect(await cache.stats()).toMatchObject({ sets: 0, size: 0 });
+      });
+
+      it('a refusal is not an outage: the cache answers every other operation', async () => {
+        const cache = await refusing();
+        await expectCacheError(() => cache.add('lock', REFUSED_VALUE), 'refused');
+        expect(await cache.get('lock')).toBeUndefined();
+        expect(await cache.delete('lock')).toBe(false);
+        expect(await cache.deleteIfEquals('lock', REFUSED_VALUE)).toBe(false);
+        expect(await cache.clearPattern('*')).toBe(0);
       });
     });
 

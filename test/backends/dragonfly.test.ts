@@ -1,16 +1,33 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
+import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDragonflyCache, type DragonflyCacheOptions } from '../../src/backends/dragonfly.js';
-import { DragonflyConnectionError } from '../../src/core/errors.js';
+import { type CacheError, DragonflyConnectionError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
 import { REDIS_URL, uniquePrefix } from '../helpers/redis.js';
-import { freePort, RedisServer } from '../helpers/redis-server.js';
+import { freePort, outages, rawCommand, RedisServer, stopRedisServersAfterAll } from '../helpers/redis-server.js';
 import { expectCacheError, registerCacheBehaviourSuite } from './behaviour-suite.js';
-import { describeWith } from '../helpers/skips.js';
+import { describeWith, has } from '../helpers/skips.js';
+
+stopRedisServersAfterAll();
+
+/** A private server filled up to its `maxmemory` with `noeviction`: it refuses every write (OOM). */
+let fullServer: Promise<RedisServer> | undefined;
+function full(): Promise<RedisServer> {
+  fullServer ??= (async () => {
+    const server = await RedisServer.start({ maxmemory: 2 * 1024 * 1024 });
+    await outages.fill(server, 1000);
+    return server;
+  })();
+  return fullServer;
+}
 
 describeWith('redis')('dragonfly backend on the Redis at REDIS_URL', () => {
-  registerCacheBehaviourSuite('dragonfly', (options) => createDragonflyCache({ url: REDIS_URL, keyPrefix: uniquePrefix('suite'), ...options }));
+  registerCacheBehaviourSuite('dragonfly', (options) => createDragonflyCache({ url: REDIS_URL, keyPrefix: uniquePrefix('suite'), ...options }), {
+    ...(has('redis-server') ? { refusing: async () => createDragonflyCache({ url: (await full()).url, keyPrefix: uniquePrefix('full') }) } : {}),
+  });
 });
 
 /** Every raw key under `prefix:`, found the way an operator would (SCAN, never KEYS). */
@@ -119,6 +136,53 @@ describeWith('redis')('dragonfly backend specifics', () => {
     await expectCacheError(() => createDragonflyCache(options === null ? (null as unknown as DragonflyCacheOptions) : { url: REDIS_URL, ...(options as object) }), 'validation');
   });
 
+  it('an unknown option is refused, naming the option probably meant', async () => {
+    const cases: [object, string][] = [
+      [{ defaultTTL: 1 }, 'createDragonflyCache: unknown option "defaultTTL" (did you mean "defaultTtl"?)'],
+      [{ keyprefix: 'x' }, 'createDragonflyCache: unknown option "keyprefix" (did you mean "keyPrefix"?)'],
+      [{ timeout: 100 }, 'createDragonflyCache: unknown option "timeout" (did you mean one of "connectTimeout", "commandTimeout"?)'],
+      [{ database: 1 }, 'createDragonflyCache: unknown option "database" (known options: '],
+    ];
+    for (const [options, message] of cases) {
+      const error = await expectCacheError(() => createDragonflyCache({ url: REDIS_URL, ...options } as DragonflyCacheOptions), 'validation');
+      expect(error.message).toContain(message);
+    }
+  });
+
+  it('an http:// or https:// URL, a string port and other unusable connection options are validation errors, never a unix socket', async () => {
+    const cases: [DragonflyCacheOptions, string][] = [
+      [{ url: 'http://127.0.0.1:6379' }, 'url must be a redis:// or rediss:// URL, got a http:// URL'],
+      [{ url: 'https://user:s3cret@cache.example.com' }, 'url must be a redis:// or rediss:// URL, got a https:// URL'],
+      [{ url: 'localhost:6379' }, 'url must be a redis:// or rediss:// URL, got a URL of another scheme'],
+      [{ url: 'not a url' }, 'url is not a valid URL (expected redis://[[user]:password@]host[:port][/db])'],
+      [{ url: 6379 as never }, 'url must be a redis:// or rediss:// URL string, got a number'],
+      [{ port: '6379' as never }, 'port must be an integer from 1 to 65535, got "6379" (a string)'],
+      [{ port: 0 }, 'port must be an integer from 1 to 65535, got 0 (a number)'],
+      [{ port: 70_000 }, 'port must be an integer from 1 to 65535, got 70000 (a number)'],
+      [{ host: '' }, 'host must be a non-empty string, got "" (a string)'],
+      [{ password: 12345 as never }, 'password must be a string, got a number'],
+      [{ tls: 'yes' as never }, 'tls must be a boolean or an object of TLS options, got "yes" (a string)'],
+      [{ client: {} as never }, 'client must be an ioredis Redis or Cluster, got an object'],
+      [{ commandTimeout: '500' as never }, 'commandTimeout must be a positive number of milliseconds, got "500" (a string)'],
+    ];
+    for (const [options, message] of cases) {
+      const error = await expectCacheError(() => createDragonflyCache(options), 'validation');
+      expect(error.message).toBe(`createDragonflyCache: ${message}`);
+      expect(error.message).not.toContain('s3cret');
+      expect(error.message).not.toContain('12345');
+    }
+  });
+
+  it('a refused connection keeps the real cause (ECONNREFUSED, ENOTFOUND) in its message and cause', async () => {
+    const port = await freePort();
+    const refused = await expectCacheError(() => createDragonflyCache({ port, connectTimeout: 1000 }), 'connection');
+    expect(refused.message).toBe(`could not connect to Dragonfly at 127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}`);
+    expect((refused.cause as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
+    const unknown = await expectCacheError(() => createDragonflyCache({ host: 'no-such-host.invalid', connectTimeout: 1000 }), 'connection');
+    expect(unknown.message).toMatch(/^could not connect to Dragonfly at no-such-host\.invalid:6379: getaddrinfo (ENOTFOUND|EAI_AGAIN) no-such-host\.invalid$/);
+    expect((unknown.cause as NodeJS.ErrnoException).code).toMatch(/ENOTFOUND|EAI_AGAIN/);
+  });
+
   it('an unreachable server (a free port) rejects with DragonflyConnectionError within connectTimeout', async () => {
     const port = await freePort();
     const started = Date.now();
@@ -176,6 +240,39 @@ describeWith('redis')('dragonfly backend specifics', () => {
     await cache.close();
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(await admin.client('LIST')).not.toContain(`name=${name}`);
+  });
+
+  it('a setMany whose group fails with an outage after others were stored says how many of how many were stored, with a numeric stored', async () => {
+    const client = new Redis(REDIS_URL);
+    let msets = 0;
+    // The second MSET fails as a dropped connection does; the first and third land.
+    const flaky = new Proxy(client, {
+      get(target, prop) {
+        if (prop === 'mset') return (...args: never[]) => (++msets === 2 ? Promise.reject(new Error('Connection is closed.')) : target.mset(...args));
+        const member = Reflect.get(target, prop, target) as unknown;
+        return typeof member === 'function' ? member.bind(target) : member;
+      },
+    });
+    const keyPrefix = uniquePrefix('partial');
+    const cache = await createDragonflyCache({ client: flaky, keyPrefix });
+    try {
+      const entries = Array.from({ length: 2500 }, (_, i) => [`k${i}`, i] as const);
+      const error = await expectCacheError(() => cache.setMany(entries), 'connection');
+      expect(error).toBeInstanceOf(DragonflyConnectionError);
+      expect(error.message).toBe('setMany failed (stored 1500 of 2500 entries): Connection is closed.');
+      expect(error.stored).toBe(1500);
+      expect((await cache.getMany(entries.map(([k]) => k))).size).toBe(1500);
+      expect((await cache.stats()).sets).toBe(1500);
+      // An outage before anything landed: stored 0.
+      msets = 1;
+      const none = await expectCacheError(() => cache.setMany({ a: 1 }), 'connection');
+      expect(none.stored).toBe(0);
+      expect(none.message).toBe('setMany failed (stored 0 of 1 entries): Connection is closed.');
+    } finally {
+      await cache.clear();
+      await cache.close();
+      client.disconnect();
+    }
   });
 
   it('deleteIfEquals on a key of another type under the prefix answers false and leaves it', async () => {
@@ -251,6 +348,21 @@ describeWith('redis-server')('dragonfly backend batches, counted on a private re
     expect(await admin.pttl('batch:g:item:999')).toBeGreaterThan(50_000);
   });
 
+  it('keys lists page by page with SCAN, never KEYS: a listing stopped after one key scans one page', async () => {
+    await cache.setMany(Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`item:${i}`, i])));
+    let listed = 0;
+    const all = await commandsOf(async () => {
+      for await (const _key of cache.keys('item:*')) listed++;
+    });
+    expect(listed).toBe(5000);
+    expect(Object.keys(all)).toEqual(['scan']);
+    expect(all.scan).toBeGreaterThanOrEqual(5);
+    const first = await commandsOf(async () => {
+      for await (const _key of cache.keys('item:*')) break;
+    });
+    expect(first).toEqual({ scan: 1 });
+  });
+
   it('clearPattern removes with SCAN and UNLINK in pages, never KEYS and never one command per key', async () => {
     await cache.setMany(thousand());
     await cache.setMany({ 'other:1': 1, 'other:2': 2 });
@@ -267,5 +379,129 @@ describeWith('redis-server')('dragonfly backend batches, counted on a private re
         ['other:2', 2],
       ]),
     );
+  });
+});
+
+/** A redis-server with `--databases <n>` on `port` (RedisServer has no such option), for the SELECT tests. */
+async function serverWithDatabases(port: number, databases: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--databases', String(databases)], {
+    stdio: 'ignore',
+  });
+  for (let i = 0; i < 200; i++) {
+    if (await rawCommand(port, ['PING'], 200).then((reply) => reply === '+PONG', () => false)) return child;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`redis-server --databases ${databases} did not start on ${port}`);
+}
+
+describeWith('redis-server')('dragonfly backend database selection (db), on private redis-servers', () => {
+  it.each([
+    ['db 99 (option)', { db: 99 }],
+    ['db 99 (URL path)', { path: '/99' }],
+  ])('%s beyond the server’s databases rejects the factory with a server error instead of writing to db 0', async (_label, how) => {
+    const server = await RedisServer.start();
+    try {
+      const options: DragonflyCacheOptions =
+        'path' in how ? { url: `redis://:s3cret@127.0.0.1:${server.port}${how.path}` } : { port: server.port, password: 's3cret', db: how.db };
+      await server.command('CONFIG', 'SET', 'requirepass', 's3cret');
+      const error = await expectCacheError(() => createDragonflyCache({ ...options, connectTimeout: 1000 }), 'server');
+      expect(error.message).toBe(`could not connect to Dragonfly at 127.0.0.1:${server.port}: the server refused SELECT 99: ERR DB index is out of range`);
+      expect((error.cause as Error).message).toBe('ERR DB index is out of range');
+      expect(`${error.message} ${inspect(error, { depth: 5 })}`).not.toContain('s3cret');
+      const admin = new Redis({ port: server.port, password: 's3cret' });
+      expect(await admin.dbsize()).toBe(0);
+      admin.disconnect();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it.each([
+    ['-1', -1],
+    ['1.5', 1.5],
+    ["'2'", '2'],
+    ['NaN', NaN],
+    ['2 ** 53', 2 ** 53],
+  ])('db %s is a validation error', async (_label, db) => {
+    const error = await expectCacheError(() => createDragonflyCache({ port: 1, db: db as number }), 'validation');
+    expect(error.message).toMatch(/^createDragonflyCache: db must be a non-negative integer, got /);
+  });
+
+  it.each(['/abc', '/-1', '/1.5', '/2/3'])('a URL path %s is a validation error', async (path) => {
+    const error = await expectCacheError(() => createDragonflyCache({ url: `redis://127.0.0.1:1${path}` }), 'validation');
+    expect(error.message).toBe('createDragonflyCache: the url path must be a database number (redis://host:port/2), got another path');
+  });
+
+  it('entries land in the selected db, also after the connection is killed and after a server restart', async () => {
+    const server = await RedisServer.start();
+    const admin = new Redis({ port: server.port, db: 3 });
+    const db0 = new Redis({ port: server.port });
+    const cache = await createDragonflyCache({ url: `${server.url}/3`, keyPrefix: 'db', commandTimeout: 300 });
+    const setEventually = async (key: string): Promise<void> => {
+      for (let i = 0; i < 100; i++) {
+        if (await cache.set(key, 1).catch(() => false)) return;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      throw new Error(`could not set ${key}`);
+    };
+    admin.on('error', () => {});
+    db0.on('error', () => {});
+    try {
+      await setEventually('before');
+      await server.killClients();
+      await setEventually('after-client-kill');
+      expect(await scanAll(admin, 'db:*')).toEqual(['db:g:after-client-kill', 'db:g:before']);
+      await server.restart();
+      await setEventually('after-restart');
+      expect(await scanAll(admin, 'db:*')).toEqual(['db:g:after-restart']);
+      expect(await db0.dbsize()).toBe(0);
+      expect(await cache.validate()).toBe(true);
+    } finally {
+      await cache.close();
+      admin.disconnect();
+      db0.disconnect();
+      await server.stop();
+    }
+  });
+
+  it('a reconnection whose SELECT fails is never used: operations fail with connection errors and nothing lands in db 0', async () => {
+    const port = await freePort();
+    let child = await serverWithDatabases(port, 16);
+    const cache = await createDragonflyCache({ url: `redis://127.0.0.1:${port}/5`, keyPrefix: 'db', commandTimeout: 300 });
+    try {
+      expect(await cache.set('k', 1)).toBe(true);
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+      // Back with only two databases: SELECT 5 now fails on every reconnection.
+      child = await serverWithDatabases(port, 2);
+      const errors: unknown[] = [];
+      const until = Date.now() + 2500;
+      while (Date.now() < until) {
+        errors.push(await cache.set('k', 2).then(() => 'stored', (error: unknown) => error));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(errors.filter((e) => e === 'stored')).toEqual([]);
+      for (const error of errors) expect((error as CacheError).errorType).toBe('connection');
+      expect(await cache.validate()).toBe(false);
+      expect(await rawCommand(port, ['DBSIZE'])).toBe(':0');
+      // Once SELECT 5 works again, so does the cache, in db 5.
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+      child = await serverWithDatabases(port, 16);
+      let stored = false;
+      for (let i = 0; i < 60 && !stored; i++) {
+        stored = await cache.set('k', 3).catch(() => false);
+        if (!stored) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(stored).toBe(true);
+      expect(await rawCommand(port, ['DBSIZE'])).toBe(':0');
+      const db5 = new Redis({ port, db: 5 });
+      expect(await db5.get('db:g:k')).toBe('ck1|3');
+      db5.disconnect();
+    } finally {
+      await cache.close();
+      child.kill('SIGKILL');
+    }
   });
 });

@@ -3,7 +3,9 @@ import { createMemoryCache, type MemoryCacheOptions } from '../../src/backends/m
 import { CacheError } from '../../src/core/errors.js';
 import { expectCacheError, registerCacheBehaviourSuite } from './behaviour-suite.js';
 
-registerCacheBehaviourSuite('memory', async (options) => createMemoryCache({ ...options }));
+registerCacheBehaviourSuite('memory', async (options) => createMemoryCache({ ...options }), {
+  refusing: async () => createMemoryCache({ maxBytes: 512 }),
+});
 
 describe('memory backend', () => {
   describe('LRU bound (maxSize)', () => {
@@ -36,12 +38,15 @@ describe('memory backend', () => {
   });
 
   describe('byte bound (maxBytes)', () => {
-    it('an entry larger than maxBytes answers false and keeps the old value', async () => {
+    it('an entry larger than maxBytes: set answers false and keeps the old value, add rejects with refused', async () => {
       const cache = createMemoryCache({ maxBytes: 1000 });
       expect(await cache.set('k', 'small')).toBe(true);
       expect(await cache.set('k', 'x'.repeat(2000))).toBe(false);
       expect(await cache.get('k')).toBe('small');
-      expect(await cache.add('new', 'x'.repeat(2000))).toBe(false);
+      const error = await expectCacheError(() => cache.add('new', 'x'.repeat(2000)), 'refused');
+      expect(error.message).toBe('add refused: the entry is larger than maxBytes (1000 bytes)');
+      // A live entry is reported as such first: add answers false without measuring.
+      expect(await cache.add('k', 'x'.repeat(2000))).toBe(false);
       expect(await cache.get('new')).toBeUndefined();
       expect(await cache.setMany({ ok: 1, big: 'x'.repeat(2000) })).toBe(1);
       expect(await cache.get('big')).toBeUndefined();
@@ -65,6 +70,32 @@ describe('memory backend', () => {
       await cache.set('é', 'ü'.repeat(10));
       // 'é' is 2 bytes; '"üüüüüüüüüü"' is 22.
       expect((await cache.stats()).memoryMb * 1024 * 1024).toBe(24);
+    });
+  });
+
+  describe('keys', () => {
+    it('a key deleted or expired while a listing runs is not listed after that', async () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+      try {
+        vi.advanceTimersByTime(1000);
+        const cache = createMemoryCache();
+        await cache.setMany(Array.from({ length: 100 }, (_, i) => [`k${i}`, i] as const));
+        await cache.setMany({ short1: 1, short2: 2 }, { ttl: 10 });
+        const listed: string[] = [];
+        for await (const key of cache.keys('*')) {
+          if (listed.length === 0) {
+            for (let i = 0; i < 100; i += 2) await cache.delete(`k${i}`);
+            vi.advanceTimersByTime(11_000);
+          }
+          listed.push(key);
+        }
+        const later = listed.slice(1);
+        expect(later.filter((k) => k.startsWith('short'))).toEqual([]);
+        expect(later.filter((k) => Number(k.slice(1)) % 2 === 0 && k.startsWith('k'))).toEqual([]);
+        expect(new Set(listed.filter((k) => /^k\d+$/.test(k) && Number(k.slice(1)) % 2 === 1)).size).toBe(50);
+      } finally {
+        vi.useRealTimers();
+      }
     });
   });
 
@@ -146,6 +177,18 @@ describe('memory backend', () => {
       }
       expect(error).toBeInstanceOf(CacheError);
       expect((error as CacheError).errorType).toBe('validation');
+    });
+
+    it('an unknown option is refused, naming the option probably meant, and bad values are quoted with their type', () => {
+      expect(() => createMemoryCache({ defaultTTL: 1 } as MemoryCacheOptions)).toThrow('createMemoryCache: unknown option "defaultTTL" (did you mean "defaultTtl"?)');
+      expect(() => createMemoryCache({ maxsize: 1 } as MemoryCacheOptions)).toThrow('createMemoryCache: unknown option "maxsize" (did you mean "maxSize"?)');
+      expect(() => createMemoryCache({ maxSize: '10' } as unknown as MemoryCacheOptions)).toThrow(
+        'createMemoryCache: maxSize must be a positive integer, got "10" (a string)',
+      );
+      expect(() => createMemoryCache({ defaultTtl: '60' } as unknown as MemoryCacheOptions)).toThrow(
+        'createMemoryCache: defaultTtl must be a positive number of seconds or Infinity, got "60" (a string)',
+      );
+      expect(() => createMemoryCache({ byReference: 'yes' } as unknown as MemoryCacheOptions)).toThrow('got "yes" (a string)');
     });
 
     it('returns the cache synchronously, and accepts defaultTtl Infinity', async () => {

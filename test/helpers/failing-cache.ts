@@ -16,6 +16,7 @@ export function createFailingCache(): Cache {
     delete: down,
     deleteIfEquals: down,
     clearPattern: down,
+    keys: () => ({ [Symbol.asyncIterator]: () => ({ next: down }) }),
     getMany: down,
     setMany: down,
     stats: down,

@@ -1,6 +1,8 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { createDragonflyCache } from '../../src/backends/dragonfly.js';
+import { createFallbackCache } from '../../src/backends/fallback.js';
+import { createMemoryCache } from '../../src/backends/memory.js';
 import { CacheError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
 import { RedisServer, stopRedisServersAfterAll } from '../helpers/redis-server.js';
@@ -52,6 +54,48 @@ describeWith('redis-server')('credentials never appear in errors or stats', () =
       expect(error).toBeInstanceOf(CacheError);
       expect((error as CacheError).message).toMatch(/refused the credentials: WRONGPASS/);
       expect(everything(error)).not.toContain(SECRET);
+    }
+  });
+
+  it('a refused SELECT, an unusable URL and a mistyped password option: the errors do not contain the password', async () => {
+    const server = await RedisServer.start();
+    try {
+      await server.command('CONFIG', 'SET', 'requirepass', SECRET);
+      const errors = [
+        await rejection(createDragonflyCache({ url: `redis://:${SECRET}@127.0.0.1:${server.port}/99`, connectTimeout: 1000 })),
+        await rejection(createDragonflyCache({ port: server.port, password: SECRET, db: 99, connectTimeout: 1000 })),
+        await rejection(createDragonflyCache({ url: `https://user:${SECRET}@cache.example.com:6379` })),
+        await rejection(createDragonflyCache({ url: `user:${SECRET}@127.0.0.1:6379` })),
+        await rejection(createDragonflyCache({ url: `redis://user:${SECRET}@127.0.0.1:${server.port}/${SECRET}` })),
+        await rejection(createDragonflyCache({ port: server.port, password: 73_519_001 as unknown as string })),
+      ];
+      expect(errors.map((e) => (e as CacheError).errorType)).toEqual(['server', 'server', 'validation', 'validation', 'validation', 'validation']);
+      for (const error of errors) {
+        expect(everything(error)).not.toContain(SECRET);
+        expect(everything(error)).not.toContain('73519001');
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("a fallback cache's connect error (primary given as a function) does not contain the password", async () => {
+    const server = await RedisServer.start();
+    await server.command('CONFIG', 'SET', 'requirepass', 'another-one');
+    const cache = createFallbackCache({
+      primary: () => createDragonflyCache({ url: `redis://:${SECRET}@127.0.0.1:${server.port}`, connectTimeout: 500 }),
+      fallback: createMemoryCache(),
+      resetTimeout: 60_000,
+    });
+    try {
+      for (let i = 0; i < 100 && cache.circuit().lastConnectError === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      const error = cache.circuit().lastConnectError;
+      expect((error as CacheError).message).toMatch(/refused the credentials: WRONGPASS/);
+      expect(everything(error)).not.toContain(SECRET);
+      expect(JSON.stringify(cache.circuit(), (_k, v: unknown) => (v instanceof Error ? everything(v) : v))).not.toContain(SECRET);
+    } finally {
+      await cache.close();
+      await server.stop();
     }
   });
 

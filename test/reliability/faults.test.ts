@@ -276,7 +276,7 @@ describeWith('redis-server')('Dragonfly backend under faults (own redis-server)'
     }
   });
 
-  it('maxmemory with noeviction: writes answer false, reads and deletes keep working, nothing throws', async () => {
+  it('maxmemory with noeviction: set answers false, add rejects with refused, reads and deletes keep working', async () => {
     const server = await RedisServer.start({ maxmemory: 4 * 1024 * 1024 });
     const cache = await createDragonflyCache({ url: server.url, commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'full' });
     try {
@@ -293,7 +293,9 @@ describeWith('redis-server')('Dragonfly backend under faults (own redis-server)'
       const batch = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`b${i}`, value]));
       expect(await cache.setMany(batch)).toBe(0);
       expect(await cache.setMany(batch, { ttl: 60 })).toBe(0);
-      expect(await cache.add('new', value)).toBe(false);
+      // add never answers false for a refusal: false means "a live entry exists" to a lock.
+      await expect(cache.add('new', value)).rejects.toMatchObject({ errorType: 'refused' });
+      await expect(cache.add('k0', value)).rejects.toMatchObject({ errorType: 'refused' });
       // What was stored before the server filled up reads back intact.
       expect(await cache.get('k0')).toBe(value);
       expect((await cache.getMany(['k0', 'k1'])).size).toBe(2);
@@ -301,7 +303,7 @@ describeWith('redis-server')('Dragonfly backend under faults (own redis-server)'
       expect(await cache.clearPattern('k*')).toBe(stored);
       expect(await cache.set('again', value)).toBe(true);
       expect(await cache.get('again')).toBe(value);
-      report.push(`  maxmemory 4 MB noeviction: ${stored} sets stored, then ${refused} sets + 2 batches + 1 add answered false, 0 exceptions`);
+      report.push(`  maxmemory 4 MB noeviction: ${stored} sets stored, then ${refused} sets + 2 batches answered false/0, 2 adds rejected with refused`);
     } finally {
       await cache.close();
       await server.stop();

@@ -2,6 +2,7 @@ import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { createMemoryCache } from '../../src/backends/memory.js';
+import { MAX_TRACKED_TENANTS } from '../../src/core/stats.js';
 
 // A real collection before each heap reading, so growth means retained memory, not garbage.
 setFlagsFromString('--expose-gc');
@@ -50,6 +51,28 @@ describe('memory cache byte bound', () => {
         `max counted ${(maxCounted / MiB).toFixed(2)} MiB, entries at end ${stats.size}, evictions ${stats.evictions}, ` +
         `oversized refused ${refused}, peak heap growth after gc ${(peakHeapGrowth / MiB).toFixed(1)} MiB`,
     );
+    await cache.close();
+  }, 60_000);
+});
+
+describe('per-tenant counters', () => {
+  it('200 000 one-off tenants on a maxSize 10 cache keep the heap flat: counters of the 1 000 most recently active tenants only', async () => {
+    const cache = createMemoryCache({ maxSize: 10 });
+    const baseline = heapAfterGc();
+    for (let i = 0; i < 200_000; i++) {
+      const scope = { tenantId: `tenant-${i}` };
+      await cache.set('k', i, scope);
+      await cache.get('k', scope);
+      // Reading an unknown tenant's stats tracks nothing either.
+      if (i % 1000 === 0) await cache.stats({ tenantId: `never-${i}` });
+    }
+    const growth = heapAfterGc() - baseline;
+    const tracked = (cache as unknown as { counters: { tracked: number } }).counters.tracked;
+    console.log(`[reliability] per-tenant counters: 200 000 one-off tenants, ${tracked} tracked, heap growth after gc ${(growth / MiB).toFixed(1)} MiB`);
+    expect(tracked).toBeLessThanOrEqual(MAX_TRACKED_TENANTS);
+    // 52 MB before the bound; 1 000 tenants' counters are well under 1 MB.
+    expect(growth).toBeLessThan(4 * MiB);
+    expect((await cache.stats()).sets).toBe(200_000);
     await cache.close();
   }, 60_000);
 });

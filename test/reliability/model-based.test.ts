@@ -7,7 +7,7 @@ import { REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { itWith } from '../helpers/skips.js';
 
 /**
- * Model-based tests: random sequences of operations run against a backend and
+ * Model-based tests: random sequences of operations (keys listings included) run against a backend and
  * against a small reference model written here (a Map per scope, a clock, and
  * a glob matcher of its own: a regex translation, not src/core/glob.ts), and
  * every observable result must be identical.
@@ -101,6 +101,7 @@ type Op =
   | { op: 'getMany'; t: number; keys: string[] }
   | { op: 'setMany'; t: number; entries: [string, number][]; shape: 'record' | 'map' | 'pairs'; ttl: Ttl }
   | { op: 'clearPattern'; t: number; pattern: Token[] }
+  | { op: 'keys'; t: number; pattern: Token[] }
   | { op: 'stats'; t: number }
   | { op: 'tick'; ms: number };
 
@@ -123,6 +124,7 @@ function ops(withExpiry: boolean): fc.Arbitrary<Op[]> {
       ttl,
     }),
     fc.record({ op: fc.constant('clearPattern' as const), t, pattern }),
+    fc.record({ op: fc.constant('keys' as const), t, pattern }),
     fc.record({ op: fc.constant('stats' as const), t }),
   ];
   if (withExpiry) arbitraries.push(fc.record({ op: fc.constant('tick' as const), ms: fc.constantFrom(1, 500, 999, 1000, 1001, 2500) }));
@@ -225,6 +227,10 @@ class Model {
     return removed;
   }
 
+  keys(t: string | undefined, re: RegExp): string[] {
+    return [...this.scope(t).keys()].filter((k) => re.test(k) && this.live(t, k)).sort();
+  }
+
   /** Live entries and counters of one tenant, or of everything when untenanted (as `stats()` reports). */
   stats(t: string | undefined): Counters & { size: number } {
     const scopes = t === undefined ? [...this.scopes.keys()] : [t];
@@ -303,6 +309,12 @@ async function replay(cache: Cache, model: Model, list: Op[], tick: (ms: number)
           model.clearPattern(tenantId, toRegExp(o.pattern)),
         );
         break;
+      case 'keys': {
+        const listed: string[] = [];
+        for await (const k of cache.keys(toGlob(o.pattern), scope)) listed.push(k);
+        expect(listed.sort(), at(o, `keys ${toGlob(o.pattern)}`)).toEqual(model.keys(tenantId, toRegExp(o.pattern)));
+        break;
+      }
       case 'stats':
         expect(await statsOf(cache, scope), at(o, 'stats')).toStrictEqual({ ...model.stats(tenantId), errors: 0 });
         break;
