@@ -5,8 +5,8 @@ import { CacheError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
 import { cachedCall, planCall, readCached, storeResult, type CallSite } from '../../src/llm/cached-call.js';
 import { emptyWrapperStats } from '../../src/llm/entry.js';
-import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl } from '../../src/llm/options.js';
-import { requestKey } from '../../src/llm/request-key.js';
+import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl, checkWrapperOptions, optionNames } from '../../src/llm/options.js';
+import { namespacedKey } from '../../src/llm/request-key.js';
 import { SingleFlight } from '../../src/llm/single-flight.js';
 import { registerStats } from '../../src/llm/wrapper-stats.js';
 import { cachedEmbeddings } from './embeddings.js';
@@ -36,6 +36,13 @@ export interface CachedOpenAIOptions {
    * Default: cache every finished answer.
    */
   shouldCache?: (result: unknown, call: { endpoint: OpenAIEndpoint; stream: boolean }) => boolean;
+  /**
+   * Tokens an answer cost, counted as saved on each hit: `result` is the
+   * parsed answer or a stream's recording (`{ chunks, usage }`). Default:
+   * `tokensOf`, which reads its `usage`. Embeddings always count their
+   * `prompt_tokens`, split over the items.
+   */
+  countTokens?: (result: unknown, call: { endpoint: OpenAIEndpoint; stream: boolean }) => number | undefined;
 }
 
 type Create = (this: unknown, params: unknown, options?: unknown) => APIPromise<unknown>;
@@ -43,6 +50,8 @@ type Leaf = (resource: object, original: Create) => Create;
 interface Node {
   [prop: string]: Node | Leaf;
 }
+
+const CACHED_OPENAI_OPTIONS = optionNames<CachedOpenAIOptions>({ cache: true, ttl: true, namespace: true, tenantId: true, shouldCache: true, countTokens: true });
 
 /**
  * Caches the answers of an `openai` client and returns an object of the same
@@ -59,11 +68,12 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
   if (client === null || typeof client !== 'object' || typeof client.chat?.completions?.create !== 'function') {
     throw new CacheError('cachedOpenAI: client must be an instance of the openai SDK client', 'validation');
   }
-  if (options === null || typeof options !== 'object') throw new CacheError('cachedOpenAI: options must be an object', 'validation');
+  checkWrapperOptions('cachedOpenAI', options, CACHED_OPENAI_OPTIONS);
   checkCache(options.cache, 'cachedOpenAI');
   checkTtl(options.ttl, 'cachedOpenAI: ttl');
   checkTenant(options.tenantId);
   checkFunction(options.shouldCache, 'cachedOpenAI: shouldCache');
+  checkFunction(options.countTokens, 'cachedOpenAI: countTokens');
   if (options.namespace !== undefined) checkNamespace(options.namespace, 'cachedOpenAI');
 
   const stats = emptyWrapperStats();
@@ -72,6 +82,7 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
 
   const site = (endpoint: OpenAIEndpoint, stream: boolean): CallSite<unknown> => {
     const user = options.shouldCache;
+    const { countTokens } = options;
     const finished = endpoint === 'responses' && !stream ? completedResponse : undefined;
     return {
       cache: options.cache,
@@ -79,6 +90,7 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
       tenantId: options.tenantId,
       shouldCache:
         user || finished ? (result: unknown) => (finished?.(result) ?? true) && (user?.(result, { endpoint, stream }) ?? true) : undefined,
+      countTokens: countTokens && ((result: unknown) => countTokens(result, { endpoint, stream })),
       stats,
       flights,
     };
@@ -87,7 +99,7 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
   const keyOf = (endpoint: OpenAIEndpoint, stream: boolean, params: unknown, requestOptions: unknown): string | undefined => {
     if (params === null || typeof params !== 'object' || optionsChangeRequest(requestOptions)) return undefined;
     try {
-      return requestKey({ provider: providerIdentity(client), endpoint, stream, params: keyParams(params as Record<string, unknown>) }, { namespace });
+      return namespacedKey({ provider: providerIdentity(client), endpoint, stream, params: keyParams(params as Record<string, unknown>) }, namespace);
     } catch (error) {
       if (error instanceof CacheError && error.errorType === 'serialization') return undefined;
       throw error;

@@ -1,6 +1,6 @@
 import type { CreateEmbeddingResponse, Embedding, EmbeddingCreateParams } from 'openai/resources/embeddings';
 import { backgroundWrite, failOpen, planCall, writeOptions, type CallPlan, type CallSite } from '../../src/llm/cached-call.js';
-import { requestKey } from '../../src/llm/request-key.js';
+import { namespacedKey } from '../../src/llm/request-key.js';
 import type { Hold } from '../../src/llm/single-flight.js';
 import { keyParams } from './request-params.js';
 import { answerCopies, fromCache, type Answer } from './sdk-promise.js';
@@ -67,7 +67,7 @@ export async function cachedEmbeddings(call: EmbeddingsCall): Promise<Answer<Cre
   try {
     const shared = keyParams(params as unknown as Record<string, unknown>, 'input');
     delete shared.encoding_format;
-    keys = items.map((item) => requestKey({ provider: call.provider, endpoint: 'embeddings', params: { ...shared, input: item } }, { namespace: call.namespace }));
+    keys = items.map((item) => namespacedKey({ provider: call.provider, endpoint: 'embeddings', params: { ...shared, input: item } }, call.namespace));
   } catch {
     return undefined;
   }

@@ -2,7 +2,7 @@ import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { CacheError, DragonflyConnectionError } from '../core/errors.js';
 import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, defaultTtlMs, entriesOf, keysOf, scopeOf, ttlMs } from '../core/keys.js';
-import { checkOptions, describeType, describeValue } from '../core/options.js';
+import { checkOptions, describeType, describeValue, optionNames } from '../core/options.js';
 import { decode, encode } from '../core/serialization.js';
 import { CounterSet, toStats } from '../core/stats.js';
 import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '../core/types.js';
@@ -67,20 +67,7 @@ type ScriptClient = Client & {
   ckDeleteIfEquals(key: string, expected: string): Promise<number>;
 };
 
-const OPTIONS = [
-  'host',
-  'port',
-  'password',
-  'username',
-  'db',
-  'url',
-  'tls',
-  'client',
-  'defaultTtl',
-  'keyPrefix',
-  'connectTimeout',
-  'commandTimeout',
-] as const;
+const OPTIONS = optionNames<DragonflyCacheOptions>({ host: true, port: true, password: true, username: true, db: true, url: true, tls: true, client: true, defaultTtl: true, keyPrefix: true, connectTimeout: true, commandTimeout: true });
 const WHERE = 'createDragonflyCache';
 
 function invalid(message: string): CacheError {

@@ -1,6 +1,6 @@
 import { CacheError } from '../core/errors.js';
 import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, entriesOf, keysOf, scopeOf } from '../core/keys.js';
-import { checkOptions, describeValue } from '../core/options.js';
+import { checkOptions, describeValue, optionNames } from '../core/options.js';
 import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '../core/types.js';
 
 export interface FallbackCacheOptions {
@@ -66,7 +66,7 @@ export interface FallbackCache extends Cache {
 const MAX_PENDING = 10_000;
 const REPLAY_CONCURRENCY = 100;
 
-const OPTIONS = ['primary', 'fallback', 'failureThreshold', 'resetTimeout'] as const;
+const OPTIONS = optionNames<FallbackCacheOptions>({ primary: true, fallback: true, failureThreshold: true, resetTimeout: true });
 const WHERE = 'createFallbackCache';
 
 function positive(name: string, value: unknown, fallback: number, integer: boolean): number {

@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { CacheError } from '../core/errors.js';
 import { compileGlob } from '../core/glob.js';
 import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, defaultTtlMs, entriesOf, keysOf, scopeOf, ttlMs } from '../core/keys.js';
-import { checkOptions, describeValue } from '../core/options.js';
+import { checkOptions, describeValue, optionNames } from '../core/options.js';
 import { decode, encode } from '../core/serialization.js';
 import { CounterSet, toStats } from '../core/stats.js';
 import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '../core/types.js';
@@ -28,7 +28,7 @@ export interface MemoryCacheOptions {
 }
 
 const DEFAULT_MAX_SIZE = 10_000;
-const OPTIONS = ['defaultTtl', 'maxSize', 'maxBytes', 'byReference'] as const;
+const OPTIONS = optionNames<MemoryCacheOptions>({ defaultTtl: true, maxSize: true, maxBytes: true, byReference: true });
 
 function positiveInteger(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;

@@ -1,5 +1,6 @@
 import { CacheError } from './errors.js';
-import { checkOptions, describeValue } from './options.js';
+import { checkOptions, describeValue, optionNames } from './options.js';
+import type { ScopeOptions, SetOptions } from './types.js';
 
 /** Longest key accepted, in UTF-16 code units. */
 export const MAX_KEY_LENGTH = 2048;
@@ -105,9 +106,9 @@ export function keysOf(keys: unknown): string[] {
 }
 
 /** The options every operation that reads or writes one scope takes. */
-const SCOPE_OPTIONS = ['tenantId'] as const;
+const SCOPE_OPTIONS = optionNames<ScopeOptions>({ tenantId: true });
 /** The options of `set`, `add` and `setMany`. */
-const SET_OPTIONS = ['ttl', 'tenantId'] as const;
+const SET_OPTIONS = optionNames<SetOptions>({ ttl: true, tenantId: true });
 
 /** Refuses anything but `{ tenantId? }` (or nothing) as the options of operation `op`. */
 export function checkScopeOptions(op: string, options: unknown): void {

@@ -147,3 +147,12 @@ function distance(a: string, b: string): number {
   }
   return (rows[a.length] as number[])[b.length]!;
 }
+
+/**
+ * The option names of an options type, for `checkOptions`, checked by the
+ * compiler both ways: a name the type has and this list lacks (an option that
+ * would be refused), or one it does not have, fails the build.
+ */
+export function optionNames<T>(names: { readonly [K in keyof Required<T>]: true }): readonly string[] {
+  return Object.keys(names);
+}

@@ -1,5 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { ttlMs } from '../core/keys.js';
+import { CacheError } from '../core/errors.js';
+import { checkOptions, describeValue } from '../core/options.js';
+import { checkBoolean, checkTenant, checkTtl, optionNames } from './options.js';
 
 /** Per-call controls, honoured by every cachekit wrapper called inside `withCacheControl`. */
 export interface CacheControl {
@@ -21,14 +23,23 @@ export interface CacheControl {
 // incompatible CacheControl shape gets its own.
 const storage: AsyncLocalStorage<CacheControl> = ((globalThis as Record<symbol, unknown>)[Symbol.for('cachekit.cache-control.v1')] ??= new AsyncLocalStorage<CacheControl>()) as AsyncLocalStorage<CacheControl>;
 
+const CONTROLS = optionNames<CacheControl>({ bypass: true, refresh: true, noStore: true, ttl: true, tenantId: true });
+
 /**
  * Runs `fn` with per-call cache controls. The wrapped functions keep their own
  * types: controls travel in async context, not in arguments. Nested calls
- * merge, the innermost winning. Bad controls (a TTL of 0, ...) throw a
- * `validation` CacheError at once.
+ * merge, the innermost winning. Bad controls (a TTL of 0, `{ byPass: true }`,
+ * a flag that is not a boolean, ...) throw a `validation` CacheError at once.
  */
 export function withCacheControl<T>(control: CacheControl, fn: () => T): T {
-  if (control.ttl !== undefined) ttlMs(control.ttl, undefined);
+  if (control === undefined) throw new CacheError('withCacheControl: controls are required, such as { refresh: true }', 'validation');
+  checkOptions('withCacheControl', control, CONTROLS);
+  checkBoolean(control.bypass, 'withCacheControl: bypass');
+  checkBoolean(control.refresh, 'withCacheControl: refresh');
+  checkBoolean(control.noStore, 'withCacheControl: noStore');
+  checkTtl(control.ttl, 'withCacheControl: ttl');
+  checkTenant(control.tenantId);
+  if (typeof fn !== 'function') throw new CacheError(`withCacheControl: fn must be a function, got ${describeValue(fn)}`, 'validation');
   const outer = storage.getStore();
   return storage.run(outer ? { ...outer, ...control } : control, fn);
 }

@@ -3,8 +3,9 @@ import type { Cache } from '../core/types.js';
 import { cachedCall, type CallSite } from './cached-call.js';
 import { emptyWrapperStats } from './entry.js';
 import { identityOf } from './identity.js';
+import { checkOptions, optionNames } from '../core/options.js';
 import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl } from './options.js';
-import { requestKey } from './request-key.js';
+import { namespacedKey } from './request-key.js';
 import { SingleFlight } from './single-flight.js';
 import { registerStats } from './wrapper-stats.js';
 
@@ -49,6 +50,8 @@ export interface CachedDecorator {
   ): TypedPropertyDescriptor<T>;
 }
 
+const CACHED_OPTIONS = optionNames<CachedOptions>({ cache: true, ttl: true, namespace: true, key: true, tenantId: true, shouldCache: true, countTokens: true });
+
 /**
  * Caches an async method's results under its class, name and arguments.
  * Works with standard decorators (TypeScript 5 default) and with
@@ -62,7 +65,7 @@ export interface CachedDecorator {
  * nor `this.cache` is a cache.
  */
 export function Cached(options: CachedOptions = {}): CachedDecorator {
-  if (options === null || typeof options !== 'object') throw new CacheError('@Cached: options must be an object', 'validation');
+  checkOptions('@Cached', options, CACHED_OPTIONS);
   if (options.cache !== undefined) checkCache(options.cache, '@Cached');
   checkTtl(options.ttl, '@Cached: ttl');
   checkTenant(options.tenantId);
@@ -132,7 +135,7 @@ function cachedMethod(method: AnyMethod, name: string, knownClass: string | unde
     let key: string;
     try {
       // One rule with withCache: the instance's identity fields are in the key.
-      key = requestKey({ identity: identityOf(this), input: options.key ? options.key.apply(this, args) : args }, { namespace });
+      key = namespacedKey({ identity: identityOf(this), input: options.key ? options.key.apply(this, args) : args }, namespace);
     } catch (error) {
       if (error instanceof CacheError && error.errorType === 'validation') throw error;
       // An argument the key cannot encode, or a key function that threw: uncached, never failed.

@@ -2,8 +2,8 @@ import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
 import { cachedCall, type CallSite } from './cached-call.js';
 import { emptyWrapperStats } from './entry.js';
-import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl } from './options.js';
-import { requestKey } from './request-key.js';
+import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl, checkWrapperOptions, optionNames } from './options.js';
+import { namespacedKey } from './request-key.js';
 import { SingleFlight } from './single-flight.js';
 import { registerStats } from './wrapper-stats.js';
 
@@ -46,6 +46,8 @@ export interface CachedRagOptions {
   countTokens?: (answer: unknown) => number | undefined;
 }
 
+const CACHED_RAG_OPTIONS = optionNames<CachedRagOptions>({ cache: true, ttl: true, namespace: true, corpusVersion: true, key: true, tenantId: true, shouldCache: true, countTokens: true });
+
 /**
  * Caches a RAG pipeline's answers. Takes `rag` with `query(question, options)`,
  * or a plain async query function, and returns the same type. The key holds the
@@ -55,7 +57,7 @@ export interface CachedRagOptions {
  * and on a query when `corpusVersion()` returns something other than a non-empty string.
  */
 export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions): R {
-  if (options === null || typeof options !== 'object') throw new CacheError('cachedRag: options must be an object', 'validation');
+  checkWrapperOptions('cachedRag', options, CACHED_RAG_OPTIONS);
   checkCache(options.cache, 'cachedRag');
   checkTtl(options.ttl, 'cachedRag: ttl');
   checkTenant(options.tenantId);
@@ -98,7 +100,7 @@ export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions
       let key: string;
       try {
         const input = options.key ? options.key(args) : args.slice(0, end);
-        key = requestKey({ corpus: version ?? null, input }, { namespace });
+        key = namespacedKey({ corpus: version ?? null, input }, namespace);
       } catch (error) {
         if (error instanceof CacheError && error.errorType === 'validation') throw error;
         // An argument the key cannot encode, or a key function that threw: uncached, never failed.

@@ -5,8 +5,8 @@ import { MAX_TTL_SECONDS } from '../core/keys.js';
 import type { Cache, ScopeOptions } from '../core/types.js';
 import { failOpen, isStored, joinFlight, planCall, readThen, storeResult, type CallPlan, type CallSite } from './cached-call.js';
 import { emptyWrapperStats, type StoredResult } from './entry.js';
-import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl } from './options.js';
-import { requestKey } from './request-key.js';
+import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl, checkWrapperOptions, optionNames } from './options.js';
+import { namespacedKey } from './request-key.js';
 import { SingleFlight, type Hold } from './single-flight.js';
 import { registerStats } from './wrapper-stats.js';
 
@@ -62,6 +62,8 @@ const DEFAULT_LOCK_TTL = 30;
 const FIRST_WAIT_MS = 10;
 const MAX_WAIT_MS = 1000;
 
+const MEMOIZE_TASK_OPTIONS = optionNames<MemoizeTaskOptions<unknown[], unknown>>({ cache: true, ttl: true, version: true, key: true, namespace: true, lockTtl: true, tenantId: true, shouldCache: true, countTokens: true });
+
 /**
  * Memoizes an async task for agent frameworks: returns a function with the
  * same signature that returns the task's own result. Concurrent identical
@@ -80,7 +82,7 @@ const MAX_WAIT_MS = 1000;
  */
 export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<R>, options: MemoizeTaskOptions<A, R>): (...args: A) => Promise<R> {
   if (typeof fn !== 'function') throw new CacheError('memoizeTask: fn must be a function', 'validation');
-  if (options === null || typeof options !== 'object') throw new CacheError('memoizeTask: options must be an object', 'validation');
+  checkWrapperOptions('memoizeTask', options, MEMOIZE_TASK_OPTIONS);
   checkCache(options.cache, 'memoizeTask');
   checkTtl(options.ttl, 'memoizeTask: ttl');
   checkTenant(options.tenantId);
@@ -113,7 +115,7 @@ export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<
   const keyFn = options.key as ((...args: unknown[]) => unknown) | undefined;
   const keyOf = (args: unknown[]): string | undefined => {
     try {
-      return requestKey({ version: version ?? null, input: keyFn ? keyFn(...args) : args }, { namespace });
+      return namespacedKey({ version: version ?? null, input: keyFn ? keyFn(...args) : args }, namespace);
     } catch (error) {
       if (error instanceof CacheError && error.errorType === 'validation') throw error;
       // An argument the key cannot encode, or a key function that threw: uncached, never failed.

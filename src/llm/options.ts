@@ -1,14 +1,21 @@
 import { CacheError } from '../core/errors.js';
 import { scopeOf, ttlMs } from '../core/keys.js';
+import { checkOptions, describeValue } from '../core/options.js';
 import type { Cache } from '../core/types.js';
 
 // Checks shared by the wrappers' constructors: bad options throw at wrap time,
 // never on the first call (STYLE.md, "fail loudly at construction").
 
+/** A wrapper's options: an object, holding only the options it reads (a typo is refused with the name meant). */
+export function checkWrapperOptions(where: string, options: unknown, known: readonly string[]): asserts options is object {
+  if (options === undefined) throw new CacheError(`${where}: options are required, such as { cache }`, 'validation');
+  checkOptions(where, options, known);
+}
+
 export function checkCache(cache: unknown, where: string): asserts cache is Cache {
   const c = cache as Partial<Cache> | null | undefined;
   if (c === null || typeof c !== 'object' || typeof c.get !== 'function' || typeof c.set !== 'function') {
-    throw new CacheError(`${where}: options.cache must be a cachekit Cache (createMemoryCache, createDragonflyCache)`, 'validation');
+    throw new CacheError(`${where}: options.cache must be a cachekit Cache (createMemoryCache, createDragonflyCache), got ${describeValue(cache)}`, 'validation');
   }
 }
 
@@ -17,7 +24,7 @@ export function checkTtl(ttl: unknown, name: string): void {
   try {
     ttlMs(ttl, undefined);
   } catch {
-    throw new CacheError(`${name} must be a positive number of seconds or Infinity, got ${String(ttl)}`, 'validation');
+    throw new CacheError(`${name} must be a positive number of seconds or Infinity, got ${describeValue(ttl)}`, 'validation');
   }
 }
 
@@ -31,12 +38,18 @@ const NAMESPACE = /^[^\s*?[\]\\]{1,200}$/;
 export function checkNamespace(namespace: unknown, where: string): asserts namespace is string {
   if (typeof namespace !== 'string' || !NAMESPACE.test(namespace)) {
     throw new CacheError(
-      `${where}: namespace must be 1-200 characters without whitespace or glob metacharacters (* ? [ ] \\), got ${JSON.stringify(namespace)}`,
+      `${where}: namespace must be 1-200 characters without whitespace or glob metacharacters (* ? [ ] \\), got ${describeValue(namespace)}`,
       'validation',
     );
   }
 }
 
 export function checkFunction(value: unknown, name: string): void {
-  if (value !== undefined && typeof value !== 'function') throw new CacheError(`${name} must be a function`, 'validation');
+  if (value !== undefined && typeof value !== 'function') throw new CacheError(`${name} must be a function, got ${describeValue(value)}`, 'validation');
 }
+
+export function checkBoolean(value: unknown, name: string): void {
+  if (value !== undefined && typeof value !== 'boolean') throw new CacheError(`${name} must be true or false, got ${describeValue(value)}`, 'validation');
+}
+
+export { optionNames } from '../core/options.js';

@@ -3,8 +3,8 @@ import type { Cache } from '../core/types.js';
 import { cachedCall, type CallSite } from './cached-call.js';
 import { emptyWrapperStats, type WrapperStats } from './entry.js';
 import { identityOf } from './identity.js';
-import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl } from './options.js';
-import { requestKey } from './request-key.js';
+import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl, checkWrapperOptions, optionNames } from './options.js';
+import { namespacedKey } from './request-key.js';
 import { SingleFlight } from './single-flight.js';
 import { registerStats } from './wrapper-stats.js';
 
@@ -64,6 +64,8 @@ interface PathNode {
   children: Map<PropertyKey, PathNode>;
 }
 
+const WITH_CACHE_OPTIONS = optionNames<WithCacheOptions>({ cache: true, ttl: true, methods: true, namespace: true, key: true, identity: true, tenantId: true, shouldCache: true, countTokens: true });
+
 /**
  * Caches the results of `target`'s async methods and returns an object of the
  * same type (a Proxy). Methods run with `this` set to the object that owns
@@ -81,7 +83,7 @@ export function withCache<T extends object>(target: T, options: WithCacheOptions
   if (target === null || (typeof target !== 'object' && typeof target !== 'function')) {
     throw new CacheError('withCache: target must be an object', 'validation');
   }
-  if (options === null || typeof options !== 'object') throw new CacheError('withCache: options must be an object', 'validation');
+  checkWrapperOptions('withCache', options, WITH_CACHE_OPTIONS);
   checkCache(options.cache, 'withCache');
   checkTtl(options.ttl, 'withCache: ttl');
   checkTenant(options.tenantId);
@@ -271,7 +273,7 @@ class Wrapper {
     const id = identity !== undefined ? identity : identityOf(this.target, owner);
     try {
       const input = key === undefined ? args : key(args, path);
-      return requestKey({ method: path, identity: id, input }, { namespace });
+      return namespacedKey({ method: path, identity: id, input }, namespace);
     } catch (error) {
       if (error instanceof CacheError && error.errorType === 'validation') throw error;
       // An argument the key cannot encode, or a key function that threw: uncached, never failed.
