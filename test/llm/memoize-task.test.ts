@@ -217,7 +217,7 @@ describeWith('redis-server')('memoizeTask on a redis-server that hangs or fills 
       for (let i = 0; i < 5; i++) expect(await memoized({ id: `full-${i}`, goal: 'after the fill' })).toMatchObject({ taskId: `full-${i}` });
       expect(performance.now() - started).toBeLessThan(2000);
       expect(state.runs).toBe(5);
-      expect(cacheStats(memoized).errors).toBeGreaterThanOrEqual(5);
+      expect(cacheStats(memoized).errors).toBeGreaterThan(0);
     } finally {
       await cache.close();
       await server.stop();

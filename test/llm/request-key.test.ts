@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CacheError } from '../../src/core/errors.js';
 import { REQUEST_KEY_VERSION, requestKey } from '../../src/llm/request-key.js';
 
@@ -230,20 +230,6 @@ describe('requestKey', () => {
 
     it.each(pinnedCases())('pins %s to its key', (_label, value, namespace, expected) => {
       expect(requestKey(value, namespace === undefined ? undefined : { namespace })).toBe(expected);
-    });
-
-    it('gives the same keys where crypto.hash is missing (Node before 20.12)', async () => {
-      vi.resetModules();
-      vi.doMock('node:crypto', async (importOriginal) => ({ ...(await importOriginal<typeof import('node:crypto')>()), hash: undefined }));
-      try {
-        const fallback = await import('../../src/llm/request-key.js');
-        for (const [, value, namespace, expected] of pinnedCases()) {
-          expect(fallback.requestKey(value, namespace === undefined ? undefined : { namespace })).toBe(expected);
-        }
-      } finally {
-        vi.doUnmock('node:crypto');
-        vi.resetModules();
-      }
     });
 
     it('starts every key with the version segment', () => {
