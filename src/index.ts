@@ -16,6 +16,7 @@ export { createMemoryCache, type MemoryCacheOptions } from './backends/memory.js
 export { createDragonflyCache, type DragonflyCacheOptions } from './backends/dragonfly.js';
 export { createFallbackCache, type CircuitState, type CircuitStats, type FallbackCache, type FallbackCacheOptions } from './backends/fallback.js';
 export { requestKey, REQUEST_KEY_VERSION, type RequestKeyOptions } from './llm/request-key.js';
+export { explainKey, type KeyExplanation } from './llm/explain-key.js';
 export { withCacheControl, type CacheControl } from './llm/cache-control.js';
 export type { WrapperStats } from './llm/entry.js';
 export { cacheStats } from './llm/wrapper-stats.js';

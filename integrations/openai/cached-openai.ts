@@ -3,16 +3,18 @@ import type { APIPromise } from 'openai/core/api-promise';
 import type { Stream } from 'openai/core/streaming';
 import { CacheError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
-import { cachedCall, planCall, readCached, storeResult, type CallSite } from '../../src/llm/cached-call.js';
+import { cachedCall, planCall, readCached, type CallSite } from '../../src/llm/cached-call.js';
+import { isRecording, recordChunks, type StreamShape } from '../../src/llm/stream-record.js';
 import { emptyWrapperStats } from '../../src/llm/entry.js';
+import { registerKeyRecipe, type KeyRecipe } from '../../src/llm/explain-key.js';
 import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl, checkWrapperOptions, optionNames } from '../../src/llm/options.js';
 import { namespacedKey } from '../../src/llm/request-key.js';
 import { SingleFlight } from '../../src/llm/single-flight.js';
 import { registerStats } from '../../src/llm/wrapper-stats.js';
-import { cachedEmbeddings } from './embeddings.js';
-import { keyParams, optionsChangeRequest, providerIdentity, type OpenAIEndpoint } from './request-params.js';
+import { cachedEmbeddings, embeddingItemKeyInput, inputItems } from './embeddings.js';
+import { keyParams, optionsChangeRequest, PARAMS_OUT_OF_KEY, providerIdentity, type OpenAIEndpoint } from './request-params.js';
 import { answerCopies, fromCache, sdkPromise, type Answer } from './sdk-promise.js';
-import { recordStream, replayStream, type RecordedStream } from './stream-replay.js';
+import { recordStream, replayStream } from './stream-replay.js';
 
 export interface CachedOpenAIOptions {
   /** Where answers are stored. Required. */
@@ -96,15 +98,37 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
     };
   };
 
+  const keyInput = (endpoint: OpenAIEndpoint, stream: boolean, params: Record<string, unknown>) => ({
+    provider: providerIdentity(client),
+    endpoint,
+    stream,
+    params: keyParams(params),
+  });
   const keyOf = (endpoint: OpenAIEndpoint, stream: boolean, params: unknown, requestOptions: unknown): string | undefined => {
     if (params === null || typeof params !== 'object' || optionsChangeRequest(requestOptions)) return undefined;
     try {
-      return namespacedKey({ provider: providerIdentity(client), endpoint, stream, params: keyParams(params as Record<string, unknown>) }, namespace);
+      return namespacedKey(keyInput(endpoint, stream, params as Record<string, unknown>), namespace);
     } catch (error) {
       if (error instanceof CacheError && error.errorType === 'serialization') return undefined;
       throw error;
     }
   };
+  /** `explainKey(openai.chat.completions.create, params, requestOptions?)`. */
+  const recipe =
+    (endpoint: OpenAIEndpoint): KeyRecipe =>
+    ([params, requestOptions]) => {
+      if (params === null || typeof params !== 'object') return { bypass: 'the request params are not an object' };
+      if (optionsChangeRequest(requestOptions)) return { bypass: 'its request options set body, query, path or method, which change what is sent' };
+      const stream = (params as { stream?: unknown }).stream === true;
+      const input = keyInput(endpoint, stream, params as Record<string, unknown>);
+      if (endpoint === 'embeddings') {
+        const items = inputItems((params as { input?: unknown }).input);
+        if (items === undefined) return { bypass: 'an empty input list' };
+        const { input: _all, encoding_format: _format, ...shared } = input.params;
+        return { items: items.map((item) => embeddingItemKeyInput(input.provider, shared, item)), namespace, tenantId: options.tenantId, dropped: droppedOf(params, requestOptions, ['encoding_format']) };
+      }
+      return { input, namespace, tenantId: options.tenantId, dropped: droppedOf(params, requestOptions, []) };
+    };
 
   const generation = (endpoint: OpenAIEndpoint): Leaf => {
     const json = site(endpoint, false);
@@ -122,6 +146,11 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
         const share = !holdsSignal(requestOptions);
         return sdkPromise(client, stream ? streamAnswer(client, endpoint, streamed, key, send) : jsonAnswer(json, key, send, share));
       };
+  };
+  const explained = (leaf: Leaf, endpoint: OpenAIEndpoint): Leaf => (resource, original) => {
+    const create = leaf(resource, original);
+    registerKeyRecipe(create, recipe(endpoint));
+    return create;
   };
 
   const embeddingsSite = site('embeddings', false);
@@ -149,10 +178,10 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
     };
 
   const tree: Node = {
-    chat: { completions: { create: generation('chat.completions') } },
-    completions: { create: generation('completions') },
-    embeddings: { create: embeddings },
-    responses: { create: generation('responses') },
+    chat: { completions: { create: explained(generation('chat.completions'), 'chat.completions') } },
+    completions: { create: explained(generation('completions'), 'completions') },
+    embeddings: { create: explained(embeddings, 'embeddings') },
+    responses: { create: explained(generation('responses'), 'responses') },
   };
   const wrapped = view(client, tree) as C;
   registerStats(wrapped, stats);
@@ -184,12 +213,12 @@ async function streamAnswer(
     site.stats.bypasses++;
     return upstream(send as () => APIPromise<Stream<unknown>>);
   }
-  const hit = await readCached<RecordedStream>(site, plan, key);
-  if (hit && Array.isArray(hit.value.chunks)) return fromCache(replayStream(hit.value, client));
+  const hit = await readCached(site, plan, key);
+  if (hit && isRecording(hit.value)) return fromCache(replayStream(hit.value, client));
   const started = performance.now();
   const answer = await upstream(send as () => APIPromise<Stream<unknown>>);
-  // Stored when the stream has been read to its end, so the duration is the whole generation's.
-  const record = (recorded: RecordedStream) => void storeResult(site, plan, key, recorded, performance.now() - started);
+  const record = (source: AsyncIterable<unknown>, shape: StreamShape<unknown>, aborted: () => boolean) =>
+    recordChunks(site, plan, key, source, shape, started, aborted);
   return { value: recordStream(answer.value, client, endpoint, record), response: answer.response };
 }
 
@@ -198,6 +227,13 @@ async function streamAnswer(
 function completedResponse(result: unknown): boolean {
   const status = (result as { status?: unknown } | null)?.status;
   return status === undefined || status === 'completed';
+}
+
+/** What of the caller's call is not in the key: the parameters out of it, and every request option. */
+function droppedOf(params: object, requestOptions: unknown, more: string[]): string[] {
+  const dropped = Object.keys(params).filter((name) => PARAMS_OUT_OF_KEY.has(name) || more.includes(name)).map((name) => `params.${name}`);
+  if (requestOptions !== null && typeof requestOptions === 'object') for (const name of Object.keys(requestOptions)) dropped.push(`options.${name}`);
+  return dropped;
 }
 
 function holdsSignal(requestOptions: unknown): boolean {

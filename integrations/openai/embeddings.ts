@@ -43,6 +43,11 @@ export function inputItems(input: unknown): unknown[] | undefined {
   return input.every((item) => typeof item === 'number') ? [input] : input;
 }
 
+/** One item's key input: the provider, the request's other parameters (model, dimensions, ...) and the item. */
+export function embeddingItemKeyInput(provider: string, shared: Record<string, unknown>, item: unknown): unknown {
+  return { provider, endpoint: 'embeddings', params: { ...shared, input: item } };
+}
+
 function formatOf(params: EmbeddingCreateParams): Format | undefined {
   // The SDK treats any falsy encoding_format as "not given" (and decodes base64 itself).
   const format = params.encoding_format;
@@ -67,7 +72,7 @@ export async function cachedEmbeddings(call: EmbeddingsCall): Promise<Answer<Cre
   try {
     const shared = keyParams(params as unknown as Record<string, unknown>, 'input');
     delete shared.encoding_format;
-    keys = items.map((item) => namespacedKey({ provider: call.provider, endpoint: 'embeddings', params: { ...shared, input: item } }, call.namespace));
+    keys = items.map((item) => namespacedKey(embeddingItemKeyInput(call.provider, shared, item), call.namespace));
   } catch {
     return undefined;
   }

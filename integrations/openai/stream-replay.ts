@@ -1,41 +1,26 @@
 import type { OpenAI } from 'openai';
 import { Stream } from 'openai/core/streaming';
 import { OpenAIError } from 'openai/error';
+import { replayChunks, type RecordedStream, type StreamShape } from '../../src/llm/stream-record.js';
 import type { OpenAIEndpoint } from './request-params.js';
 
-/** What a streamed answer is stored as: every chunk as upstream sent it, in order. */
-export interface RecordedStream<T = unknown> {
-  chunks: T[];
-  /** The usage upstream reported in the stream, so a hit can count the tokens it saved. */
-  usage?: unknown;
-}
-
 /**
- * Passes upstream's chunks to the caller as they arrive and records them;
- * `onComplete` runs only when the stream ended the way a whole answer ends.
- * A stream that errors, that the caller leaves early (`break`), or that is
- * aborted (the SDK ends an aborted stream quietly, without an error) is never
- * handed over. The returned stream shares upstream's controller, so
- * `stream.controller.abort()` still stops the request.
+ * Passes upstream's chunks to the caller as they arrive and records them (see
+ * `recordChunks`): a stream that errors, that the caller leaves early
+ * (`break`), that is aborted (the SDK ends an aborted stream quietly, without
+ * an error) or that ended without finishing is never stored. The returned
+ * stream shares upstream's controller, so `stream.controller.abort()` still
+ * stops the request.
  */
 export function recordStream<T>(
   upstream: Stream<T>,
   client: OpenAI,
   endpoint: OpenAIEndpoint,
-  onComplete: (recorded: RecordedStream<T>) => void,
+  record: (source: AsyncIterable<T>, shape: StreamShape<T>, aborted: () => boolean) => AsyncGenerator<T, void, undefined>,
 ): Stream<T> {
-  async function* iterator(): AsyncGenerator<T> {
-    const chunks: T[] = [];
-    for await (const chunk of upstream) {
-      chunks.push(chunk);
-      yield chunk;
-    }
-    if (upstream.controller.signal.aborted || !endedWhole(endpoint, chunks)) return;
-    const usage = usageOf(endpoint, chunks);
-    // Stored in the background: the caller's stream ends now, not when the write lands.
-    onComplete(usage === undefined ? { chunks } : { chunks, usage });
-  }
-  return new Stream(() => iterator(), upstream.controller, client);
+  const shape: StreamShape<T> = { complete: (chunks) => endedWhole(endpoint, chunks), usage: (chunks) => usageOf(endpoint, chunks) };
+  const recorded = record(upstream, shape, () => upstream.controller.signal.aborted);
+  return new Stream(() => recorded, upstream.controller, client);
 }
 
 /**
@@ -49,10 +34,7 @@ export function replayStream<T>(recorded: RecordedStream<T>, client: OpenAI): St
   async function* iterator(): AsyncGenerator<T> {
     if (consumed) throw new OpenAIError('Cannot iterate over a consumed stream, use `.tee()` to split the stream.');
     consumed = true;
-    for (const chunk of recorded.chunks) {
-      if (controller.signal.aborted) return;
-      yield chunk;
-    }
+    yield* replayChunks(recorded.chunks, { signal: controller.signal });
   }
   return new Stream(() => iterator(), controller, client);
 }
@@ -60,7 +42,7 @@ export function replayStream<T>(recorded: RecordedStream<T>, client: OpenAI): St
 // A connection closed without `[DONE]` ends the SDK's stream without an error,
 // so completeness is read from the answer itself: every choice finished, or
 // the Responses API announced `response.completed`.
-function endedWhole(endpoint: OpenAIEndpoint, chunks: unknown[]): boolean {
+function endedWhole(endpoint: OpenAIEndpoint, chunks: readonly unknown[]): boolean {
   if (endpoint === 'responses') return chunks.some((event) => (event as { type?: unknown }).type === 'response.completed');
   const finished = new Map<unknown, boolean>();
   for (const chunk of chunks) {
@@ -73,7 +55,7 @@ function endedWhole(endpoint: OpenAIEndpoint, chunks: unknown[]): boolean {
   return finished.size > 0 && [...finished.values()].every(Boolean);
 }
 
-function usageOf(endpoint: OpenAIEndpoint, chunks: unknown[]): unknown {
+function usageOf(endpoint: OpenAIEndpoint, chunks: readonly unknown[]): unknown {
   for (let i = chunks.length - 1; i >= 0; i--) {
     const chunk = chunks[i] as { usage?: unknown; type?: unknown; response?: { usage?: unknown } };
     if (endpoint === 'responses') {

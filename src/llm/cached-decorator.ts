@@ -2,6 +2,7 @@ import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
 import { cachedCall, type CallSite } from './cached-call.js';
 import { emptyWrapperStats } from './entry.js';
+import { registerKeyRecipe } from './explain-key.js';
 import { identityOf } from './identity.js';
 import { checkOptions, optionNames } from '../core/options.js';
 import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl } from './options.js';
@@ -123,19 +124,25 @@ function cachedMethod(method: AnyMethod, name: string, knownClass: string | unde
     return site;
   };
 
-  const replacement = async function (this: unknown, ...args: unknown[]): Promise<unknown> {
-    const cache = options.cache ?? (this as { cache?: unknown } | null | undefined)?.cache;
+  const namespaceFor = (self: unknown): string => {
     if (namespace === undefined) {
-      const cls = declaringClass(this, replacement);
+      const cls = declaringClass(self, replacement);
       if (cls === undefined) throw new CacheError(`@Cached ${name}: called on an object that does not inherit it; set options.namespace`, 'validation');
       namespace = `${cls}.${name}`;
     }
+    return namespace;
+  };
+  // One rule with withCache: the instance's identity fields are in the key.
+  const keyInput = (self: unknown, args: unknown[]) => ({ identity: identityOf(self), input: options.key ? options.key.apply(self, args) : args });
+
+  const replacement = async function (this: unknown, ...args: unknown[]): Promise<unknown> {
+    const cache = options.cache ?? (this as { cache?: unknown } | null | undefined)?.cache;
+    const namespace = namespaceFor(this);
     checkCache(cache, `@Cached ${namespace}: no cache given and this.cache is not a cache`);
     const site = siteFor(cache);
     let key: string;
     try {
-      // One rule with withCache: the instance's identity fields are in the key.
-      key = namespacedKey({ identity: identityOf(this), input: options.key ? options.key.apply(this, args) : args }, namespace);
+      key = namespacedKey(keyInput(this, args), namespace);
     } catch (error) {
       if (error instanceof CacheError && error.errorType === 'validation') throw error;
       // An argument the key cannot encode, or a key function that threw: uncached, never failed.
@@ -146,6 +153,7 @@ function cachedMethod(method: AnyMethod, name: string, knownClass: string | unde
     return cachedCall(site, key, { upstream: async () => method.apply(this, args) });
   };
   registerStats(replacement, stats);
+  registerKeyRecipe(replacement, (args, self) => ({ input: keyInput(self, args), namespace: namespaceFor(self), tenantId: options.tenantId }));
   return replacement;
 }
 

@@ -2,6 +2,7 @@ import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
 import { cachedCall, type CallSite } from './cached-call.js';
 import { emptyWrapperStats } from './entry.js';
+import { registerKeyRecipe } from './explain-key.js';
 import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl, checkWrapperOptions, optionNames } from './options.js';
 import { namespacedKey } from './request-key.js';
 import { SingleFlight } from './single-flight.js';
@@ -79,28 +80,33 @@ export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions
     flights: new SingleFlight(),
   };
 
-  const cached = (query: QueryFn, self: unknown) =>
-    async function (...args: unknown[]): Promise<unknown> {
+  const keyInput = (version: string | undefined, args: unknown[]) => {
+    let end = args.length;
+    while (end > 0 && args[end - 1] === undefined) end--;
+    return { corpus: version ?? null, input: options.key ? options.key(args) : args.slice(0, end) };
+  };
+  const versionNow = async (): Promise<string | undefined> => {
+    if (typeof corpusVersion !== 'function') return corpusVersion;
+    const version = await corpusVersion();
+    checkVersion(version);
+    return version;
+  };
+
+  const cached = (query: QueryFn, self: unknown) => {
+    const run = async function (...args: unknown[]): Promise<unknown> {
       const upstream = async () => query.apply(self, args as [unknown, ...unknown[]]);
       let version: string | undefined;
-      if (typeof corpusVersion === 'function') {
-        try {
-          version = await corpusVersion();
-        } catch {
-          site.stats.errors++;
-          site.stats.bypasses++;
-          return upstream();
-        }
-        checkVersion(version);
-      } else {
-        version = corpusVersion;
+      try {
+        version = await versionNow();
+      } catch (error) {
+        if (error instanceof CacheError && error.errorType === 'validation') throw error;
+        site.stats.errors++;
+        site.stats.bypasses++;
+        return upstream();
       }
-      let end = args.length;
-      while (end > 0 && args[end - 1] === undefined) end--;
       let key: string;
       try {
-        const input = options.key ? options.key(args) : args.slice(0, end);
-        key = namespacedKey({ corpus: version ?? null, input }, namespace);
+        key = namespacedKey(keyInput(version, args), namespace);
       } catch (error) {
         if (error instanceof CacheError && error.errorType === 'validation') throw error;
         // An argument the key cannot encode, or a key function that threw: uncached, never failed.
@@ -110,6 +116,9 @@ export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions
       }
       return cachedCall(site, key, { upstream });
     };
+    registerKeyRecipe(run, async (args) => ({ input: keyInput(await versionNow(), args), namespace, tenantId: options.tenantId }));
+    return run;
+  };
 
   let wrapped: object;
   if (typeof rag === 'function') {

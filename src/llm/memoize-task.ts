@@ -5,6 +5,7 @@ import { MAX_TTL_SECONDS } from '../core/keys.js';
 import type { Cache, ScopeOptions } from '../core/types.js';
 import { failOpen, isStored, joinFlight, planCall, readThen, storeResult, type CallPlan, type CallSite } from './cached-call.js';
 import { emptyWrapperStats, type StoredResult } from './entry.js';
+import { registerKeyRecipe } from './explain-key.js';
 import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl, checkWrapperOptions, optionNames } from './options.js';
 import { namespacedKey } from './request-key.js';
 import { SingleFlight, type Hold } from './single-flight.js';
@@ -113,9 +114,10 @@ export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<
     flights: new SingleFlight(),
   };
   const keyFn = options.key as ((...args: unknown[]) => unknown) | undefined;
+  const keyInput = (args: unknown[]) => ({ version: version ?? null, input: keyFn ? keyFn(...args) : args });
   const keyOf = (args: unknown[]): string | undefined => {
     try {
-      return namespacedKey({ version: version ?? null, input: keyFn ? keyFn(...args) : args }, namespace);
+      return namespacedKey(keyInput(args), namespace);
     } catch (error) {
       if (error instanceof CacheError && error.errorType === 'validation') throw error;
       // An argument the key cannot encode, or a key function that threw: uncached, never failed.
@@ -146,6 +148,7 @@ export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<
     });
   };
   memos.set(memoized, { site, keyOf });
+  registerKeyRecipe(memoized, (args) => ({ input: keyInput(args), namespace, tenantId: options.tenantId }));
   registerStats(memoized, site.stats);
   return memoized;
 }

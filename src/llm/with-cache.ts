@@ -2,6 +2,7 @@ import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
 import { cachedCall, type CallSite } from './cached-call.js';
 import { emptyWrapperStats, type WrapperStats } from './entry.js';
+import { registerKeyRecipe } from './explain-key.js';
 import { identityOf } from './identity.js';
 import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl, checkWrapperOptions, optionNames } from './options.js';
 import { namespacedKey } from './request-key.js';
@@ -254,7 +255,7 @@ class Wrapper {
     const wrapper = this;
     const site = this.site(path);
     const namespace = this.options.namespace ?? path;
-    return async function cached(this: unknown, ...args: unknown[]): Promise<unknown> {
+    const cached = async function cached(this: unknown, ...args: unknown[]): Promise<unknown> {
       const self = this === undefined || this === proxyOf() ? owner : this;
       const upstream = async () => fn.apply(self, args);
       const key = wrapper.keyOf(path, owner, args, namespace);
@@ -265,15 +266,21 @@ class Wrapper {
       // A caller's abort signal must end only its own call: no flight is shared with it.
       return cachedCall(site, key, { upstream, share: !holdsSignal(args) });
     };
+    registerKeyRecipe(cached, (args) => ({ input: this.keyInput(path, owner, args), namespace, tenantId: this.options.tenantId }));
+    return cached;
+  }
+
+  /** What the key of a call hashes: the method, the upstream's identity, and the arguments (or what `key` makes of them). */
+  private keyInput(path: string, owner: object, args: unknown[]): unknown {
+    const { key, identity } = this.options;
+    const id = identity !== undefined ? identity : identityOf(this.target, owner);
+    return { method: path, identity: id, input: key === undefined ? args : key(args, path) };
   }
 
   /** `undefined` when the call cannot be keyed (counted as a bypass by the caller). */
   private keyOf(path: string, owner: object, args: unknown[], namespace: string): string | undefined {
-    const { key, identity } = this.options;
-    const id = identity !== undefined ? identity : identityOf(this.target, owner);
     try {
-      const input = key === undefined ? args : key(args, path);
-      return namespacedKey({ method: path, identity: id, input }, namespace);
+      return namespacedKey(this.keyInput(path, owner, args), namespace);
     } catch (error) {
       if (error instanceof CacheError && error.errorType === 'validation') throw error;
       // An argument the key cannot encode, or a key function that threw: uncached, never failed.
