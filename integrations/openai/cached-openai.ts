@@ -3,11 +3,11 @@ import type { APIPromise } from 'openai/core/api-promise';
 import type { Stream } from 'openai/core/streaming';
 import { CacheError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
-import { cachedCall, planCall, readCached, type CallSite } from '../../src/llm/cached-call.js';
+import { cachedCall, createCallSite, planCall, readCached, type CallSite } from '../../src/llm/cached-call.js';
 import { isRecording, recordChunks, type StreamShape } from '../../src/llm/stream-record.js';
 import { emptyWrapperStats } from '../../src/llm/entry.js';
 import { registerKeyRecipe, type KeyRecipe } from '../../src/llm/explain-key.js';
-import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl, checkWrapperOptions, optionNames } from '../../src/llm/options.js';
+import { checkSiteOptions, optionNames } from '../../src/llm/options.js';
 import { namespacedKey } from '../../src/llm/request-key.js';
 import { SingleFlight } from '../../src/llm/single-flight.js';
 import { registerStats } from '../../src/llm/wrapper-stats.js';
@@ -70,13 +70,7 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
   if (client === null || typeof client !== 'object' || typeof client.chat?.completions?.create !== 'function') {
     throw new CacheError('cachedOpenAI: client must be an instance of the openai SDK client', 'validation');
   }
-  checkWrapperOptions('cachedOpenAI', options, CACHED_OPENAI_OPTIONS);
-  checkCache(options.cache, 'cachedOpenAI');
-  checkTtl(options.ttl, 'cachedOpenAI: ttl');
-  checkTenant(options.tenantId);
-  checkFunction(options.shouldCache, 'cachedOpenAI: shouldCache');
-  checkFunction(options.countTokens, 'cachedOpenAI: countTokens');
-  if (options.namespace !== undefined) checkNamespace(options.namespace, 'cachedOpenAI');
+  checkSiteOptions('cachedOpenAI', options, CACHED_OPENAI_OPTIONS);
 
   const stats = emptyWrapperStats();
   const flights = new SingleFlight();
@@ -86,16 +80,17 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
     const user = options.shouldCache;
     const { countTokens } = options;
     const finished = endpoint === 'responses' && !stream ? completedResponse : undefined;
-    return {
-      cache: options.cache,
-      ttl: options.ttl,
-      tenantId: options.tenantId,
-      shouldCache:
-        user || finished ? (result: unknown) => (finished?.(result) ?? true) && (user?.(result, { endpoint, stream }) ?? true) : undefined,
-      countTokens: countTokens && ((result: unknown) => countTokens(result, { endpoint, stream })),
-      stats,
-      flights,
-    };
+    return createCallSite(
+      {
+        cache: options.cache,
+        ttl: options.ttl,
+        tenantId: options.tenantId,
+        shouldCache:
+          user || finished ? (result: unknown) => (finished?.(result) ?? true) && (user?.(result, { endpoint, stream }) ?? true) : undefined,
+        countTokens: countTokens && ((result: unknown) => countTokens(result, { endpoint, stream })),
+      },
+      { stats, flights },
+    );
   };
 
   const keyInput = (endpoint: OpenAIEndpoint, stream: boolean, params: Record<string, unknown>) => ({

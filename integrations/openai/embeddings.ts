@@ -1,12 +1,12 @@
 import type { CreateEmbeddingResponse, Embedding, EmbeddingCreateParams } from 'openai/resources/embeddings';
-import { backgroundWrite, failOpen, planCall, writeOptions, type CallPlan, type CallSite } from '../../src/llm/cached-call.js';
+import { planCall, type CallSite } from '../../src/llm/cached-call.js';
+import { cachedItems } from '../../src/llm/cached-items.js';
 import { namespacedKey } from '../../src/llm/request-key.js';
-import type { Hold } from '../../src/llm/single-flight.js';
 import { keyParams } from './request-params.js';
 import { answerCopies, fromCache, type Answer } from './sdk-promise.js';
 
 /**
- * One stored input item. The vector is kept once, as binary: float32 when
+ * What one input item stores. The vector is kept once, as binary: float32 when
  * every value is a float32 (always so for base64 answers, which the SDK asks
  * for by default), float64 otherwise, so a `float` answer comes back exactly.
  */
@@ -16,10 +16,6 @@ export interface StoredEmbedding {
   source: 'base64' | 'float';
   /** The model upstream reported. */
   model: string;
-  storedAt: number;
-  durationMs: number;
-  /** This item's share of the batch's `prompt_tokens` (see `tokenShares`). */
-  tokens: number;
 }
 
 type Format = 'default' | 'base64' | 'float';
@@ -67,7 +63,6 @@ export async function cachedEmbeddings(call: EmbeddingsCall): Promise<Answer<Cre
   const items = inputItems(params.input);
   const format = formatOf(params);
   if (items === undefined || format === undefined) return undefined;
-  const plan = planCall(site);
   let keys: string[];
   try {
     const shared = keyParams(params as unknown as Record<string, unknown>, 'input');
@@ -76,97 +71,55 @@ export async function cachedEmbeddings(call: EmbeddingsCall): Promise<Answer<Cre
   } catch {
     return undefined;
   }
-  if (plan.control?.bypass || plan.control?.refresh) site.stats.bypasses++;
-  const found = plan.control?.bypass || plan.control?.refresh ? new Map<string, StoredEmbedding>() : await readItems(site, plan, keys, format);
-
-  const missing: number[] = [];
-  for (let i = 0; i < items.length; i++) if (!found.has(keys[i]!)) missing.push(i);
-  if (missing.length === 0) {
-    const entries = keys.map((k) => found.get(k)!);
-    site.stats.hits++;
-    site.stats.tokensSaved += entries.reduce((sum, e) => sum + e.tokens, 0);
-    site.stats.latencySavedMs += Math.max(...entries.map((e) => e.durationMs));
-    const value: CreateEmbeddingResponse = {
-      object: 'list',
-      data: entries.map((entry, index) => ({ object: 'embedding', index, embedding: answerIn(format, entry) as number[] })),
-      model: entries[0]!.model,
-      usage: { prompt_tokens: 0, total_tokens: 0 },
-    };
-    return fromCache(value);
-  }
-  if (!plan.control?.bypass && !plan.control?.refresh) site.stats.misses++;
-  for (const key of found.keys()) site.stats.tokensSaved += found.get(key)!.tokens;
-
-  const sent = missing.map((i) => items[i]);
-  const fetchMissing = async (hold?: Hold<Answer<CreateEmbeddingResponse>>) => {
-    const started = performance.now();
-    const answer = await call.upstream({ ...params, input: sent as EmbeddingCreateParams['input'] });
-    const durationMs = performance.now() - started;
-    const write = storeItems(site, plan, missing.map((i) => keys[i]!), sent, answer.value, format, durationMs);
-    if (write && hold) hold(answer, { write, tokens: answer.value.usage?.prompt_tokens ?? 0, durationMs });
-    return answer;
-  };
-  const flight = `${format}\u0000${missing.map((i) => keys[i]).join('\u0000')}`;
-  const answer = call.share
-    ? await (site.flights.join<Answer<CreateEmbeddingResponse>>(plan.tenantId, flight, plan.control?.refresh === true)?.answer ??
-        site.flights.run(plan.tenantId, flight, fetchMissing, answerCopies))
-    : await fetchMissing();
-  if (missing.length === items.length) return answer;
-
-  const fresh = byIndex(answer.value.data);
-  const position = new Map(missing.map((i, j) => [i, j]));
-  const data: Embedding[] = keys.map((key, index) => {
-    const entry = found.get(key);
-    if (entry) return { object: 'embedding', index, embedding: answerIn(format, entry) as number[] };
-    const upstreamItem = fresh[position.get(index)!];
+  const result = await cachedItems<StoredEmbedding, Answer<CreateEmbeddingResponse>>(site, planCall(site), {
+    keys,
+    upstream: async (missing) => {
+      const answer = await call.upstream({ ...params, input: missing.map((i) => items[i]) as EmbeddingCreateParams['input'] });
+      const data = byIndex(answer.value.data);
+      const values = missing.map((_, j) => storable(format, data[j], answer.value.model));
+      return { values, answer, tokens: answer.value.usage?.prompt_tokens ?? 0 };
+    },
+    usable: (value) => usable(format, value),
+    weights: (missing) => missing.map((i) => weightOf(items[i])),
+    copies: (fresh) => {
+      const answer = answerCopies(fresh.answer);
+      return (held) => ({ ...fresh, answer: answer(held) });
+    },
+    share: call.share,
+  });
+  const { answer } = result;
+  // All of it went upstream: upstream's own answer, usage included.
+  if (answer !== undefined && result.cached.every((hit) => !hit)) return answer;
+  const fresh = answer === undefined ? [] : byIndex(answer.value.data);
+  let next = 0;
+  const data: Embedding[] = keys.map((_, index) => {
+    if (result.cached[index]) return { object: 'embedding', index, embedding: answerIn(format, result.values[index] as StoredEmbedding) as number[] };
+    const upstreamItem = fresh[next++];
     if (upstreamItem === undefined) throw new Error(`embeddings: upstream answered no item for input ${index}`);
     return { ...upstreamItem, index };
   });
-  return { value: { ...answer.value, data }, response: answer.response };
+  if (answer !== undefined) return { value: { ...answer.value, data }, response: answer.response };
+  // A full hit: `usage` counts only what was sent upstream, nothing.
+  return fromCache({ object: 'list', data, model: (result.values[0] as StoredEmbedding).model, usage: { prompt_tokens: 0, total_tokens: 0 } });
 }
 
-async function readItems(site: CallSite<unknown>, plan: CallPlan, keys: string[], format: Format): Promise<Map<string, StoredEmbedding>> {
-  const usable = new Map<string, StoredEmbedding>();
-  let stored: Map<string, unknown>;
-  try {
-    stored = await site.cache.getMany(keys, plan.tenantId === undefined ? undefined : { tenantId: plan.tenantId });
-  } catch (error) {
-    failOpen(site.stats, error);
-    return usable;
-  }
-  for (const [key, value] of stored) {
-    const entry = value as Partial<StoredEmbedding> | null;
-    if (!(entry?.vector instanceof Float32Array || entry?.vector instanceof Float64Array)) continue;
-    // A base64 answer holds float32 values; the decimals a `float` answer would
-    // have carried are lost, so such an entry cannot answer a `float` request exactly.
-    if (format === 'float' && entry.source !== 'float') continue;
-    usable.set(key, entry as StoredEmbedding);
-  }
-  return usable;
+function usable(format: Format, value: unknown): boolean {
+  const entry = value as Partial<StoredEmbedding> | null;
+  if (!(entry?.vector instanceof Float32Array || entry?.vector instanceof Float64Array)) return false;
+  // A base64 answer holds float32 values; the decimals a `float` answer would
+  // have carried are lost, so such an entry cannot answer a `float` request exactly.
+  return format !== 'float' || entry.source === 'float';
 }
 
-function storeItems(
-  site: CallSite<unknown>,
-  plan: CallPlan,
-  keys: string[],
-  sent: unknown[],
-  response: CreateEmbeddingResponse,
-  format: Format,
-  durationMs: number,
-): Promise<void> | undefined {
-  if (plan.control?.bypass || plan.control?.noStore) return undefined;
-  if (site.shouldCache && !site.shouldCache(response)) return undefined;
-  const items = byIndex(response.data);
-  const tokens = tokenShares(sent, response.usage?.prompt_tokens ?? 0);
-  const entries: [string, StoredEmbedding][] = [];
-  const storedAt = Date.now();
-  for (let j = 0; j < keys.length; j++) {
-    const vector = items[j] === undefined ? undefined : vectorOf(format, items[j]!.embedding);
-    if (vector === undefined) continue;
-    entries.push([keys[j]!, { vector, source: format === 'float' ? 'float' : 'base64', model: response.model, storedAt, durationMs, tokens: tokens[j]! }]);
-  }
-  if (entries.length === 0) return undefined;
-  return backgroundWrite(site.cache, site.stats, (cache, options) => cache.setMany(entries, options), writeOptions(plan));
+function storable(format: Format, item: Embedding | undefined, model: string): StoredEmbedding | undefined {
+  const vector = item === undefined ? undefined : vectorOf(format, item.embedding);
+  return vector === undefined ? undefined : { vector, source: format === 'float' ? 'float' : 'base64', model };
+}
+
+// Upstream reports usage per batch only: an item's share of its tokens follows its length
+// (characters, or tokens for a token array: exact when every item is one).
+function weightOf(item: unknown): number {
+  return typeof item === 'string' || Array.isArray(item) ? Math.max(item.length, 1) : 1;
 }
 
 function byIndex(data: Embedding[]): (Embedding | undefined)[] {
@@ -195,25 +148,4 @@ function answerIn(format: Format, entry: StoredEmbedding): number[] | string {
   if (format === 'base64') return Buffer.from(f32.buffer, f32.byteOffset, f32.byteLength).toString('base64');
   // What the SDK's own decoding of a base64 answer returns.
   return Array.from(f32);
-}
-
-/**
- * Splits a batch's `prompt_tokens` over its items in proportion to their
- * length (characters, or tokens for a token array: exact when every item is
- * one). Upstream reports usage per batch only, so this is an estimate, but the
- * shares add up to the batch's total: tokens saved are never counted twice.
- */
-export function tokenShares(items: unknown[], total: number): number[] {
-  const weights = items.map((item) => (typeof item === 'string' ? Math.max(item.length, 1) : Array.isArray(item) ? Math.max(item.length, 1) : 1));
-  const sum = weights.reduce((a, b) => a + b, 0);
-  const shares: number[] = [];
-  let before = 0;
-  let cumulative = 0;
-  for (const weight of weights) {
-    cumulative += weight;
-    const upTo = Math.round((total * cumulative) / sum);
-    shares.push(upTo - before);
-    before = upTo;
-  }
-  return shares;
 }

@@ -1,8 +1,8 @@
 import { CacheError } from '../core/errors.js';
 import type { Cache, SetOptions } from '../core/types.js';
 import { currentCacheControl, type CacheControl } from './cache-control.js';
-import { tokensOf, type StoredResult, type WrapperStats } from './entry.js';
-import type { Copies, Held, Hold, SingleFlight } from './single-flight.js';
+import { emptyWrapperStats, tokensOf, type StoredResult, type WrapperStats } from './entry.js';
+import { SingleFlight, type Copies, type Held, type Hold } from './single-flight.js';
 
 /** Where and how one wrapper caches: shared by every wrapper in src/llm and integrations/. */
 export interface CallSite<T> {
@@ -17,6 +17,25 @@ export interface CallSite<T> {
   countTokens?: ((result: T) => number | undefined) | undefined;
   stats: WrapperStats;
   flights: SingleFlight;
+}
+
+/**
+ * A site with its own counters and single-flight group, unless given ones to
+ * share (one wrapper's several sites count together and may share flights).
+ */
+export function createCallSite<T = unknown>(
+  options: Pick<CallSite<T>, 'cache' | 'ttl' | 'tenantId' | 'shouldCache' | 'countTokens'>,
+  shared: { stats?: WrapperStats; flights?: SingleFlight } = {},
+): CallSite<T> {
+  return {
+    cache: options.cache,
+    ttl: options.ttl,
+    tenantId: options.tenantId,
+    shouldCache: options.shouldCache,
+    countTokens: options.countTokens,
+    stats: shared.stats ?? emptyWrapperStats(),
+    flights: shared.flights ?? new SingleFlight(),
+  };
 }
 
 /** The per-call view of a site: controls in force, resolved tenant and TTL. */

@@ -1,13 +1,11 @@
 import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
-import { cachedCall, type CallSite } from './cached-call.js';
+import { cachedCall, createCallSite, type CallSite } from './cached-call.js';
 import { emptyWrapperStats } from './entry.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { identityOf } from './identity.js';
-import { checkOptions, optionNames } from '../core/options.js';
-import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl } from './options.js';
+import { checkCache, checkSiteOptions, optionNames } from './options.js';
 import { namespacedKey } from './request-key.js';
-import { SingleFlight } from './single-flight.js';
 import { registerStats } from './wrapper-stats.js';
 
 export interface CachedOptions {
@@ -66,14 +64,7 @@ const CACHED_OPTIONS = optionNames<CachedOptions>({ cache: true, ttl: true, name
  * nor `this.cache` is a cache.
  */
 export function Cached(options: CachedOptions = {}): CachedDecorator {
-  checkOptions('@Cached', options, CACHED_OPTIONS);
-  if (options.cache !== undefined) checkCache(options.cache, '@Cached');
-  checkTtl(options.ttl, '@Cached: ttl');
-  checkTenant(options.tenantId);
-  checkFunction(options.key, '@Cached: key');
-  checkFunction(options.shouldCache, '@Cached: shouldCache');
-  checkFunction(options.countTokens, '@Cached: countTokens');
-  if (options.namespace !== undefined) checkNamespace(options.namespace, '@Cached');
+  checkSiteOptions('@Cached', options, CACHED_OPTIONS, true);
 
   return function decorate(this: unknown, ...args: unknown[]): unknown {
     const [value, second, descriptor] = args;
@@ -110,15 +101,7 @@ function cachedMethod(method: AnyMethod, name: string, knownClass: string | unde
     let site = sites.get(cache);
     if (!site) {
       // One flight group per cache: instances holding different caches must each fill their own.
-      site = {
-        cache,
-        ttl: options.ttl,
-        tenantId: options.tenantId,
-        shouldCache: options.shouldCache,
-        countTokens: options.countTokens,
-        stats,
-        flights: new SingleFlight(),
-      };
+      site = createCallSite({ ...options, cache }, { stats });
       sites.set(cache, site);
     }
     return site;

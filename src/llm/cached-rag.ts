@@ -1,11 +1,9 @@
 import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
-import { cachedCall, type CallSite } from './cached-call.js';
-import { emptyWrapperStats } from './entry.js';
+import { cachedCall, createCallSite } from './cached-call.js';
 import { registerKeyRecipe } from './explain-key.js';
-import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl, checkWrapperOptions, optionNames } from './options.js';
+import { checkSiteOptions, optionNames } from './options.js';
 import { namespacedKey } from './request-key.js';
-import { SingleFlight } from './single-flight.js';
 import { registerStats } from './wrapper-stats.js';
 
 // `any` in parameter position so RAG objects with their own option types fit.
@@ -58,27 +56,12 @@ const CACHED_RAG_OPTIONS = optionNames<CachedRagOptions>({ cache: true, ttl: tru
  * and on a query when `corpusVersion()` returns something other than a non-empty string.
  */
 export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions): R {
-  checkWrapperOptions('cachedRag', options, CACHED_RAG_OPTIONS);
-  checkCache(options.cache, 'cachedRag');
-  checkTtl(options.ttl, 'cachedRag: ttl');
-  checkTenant(options.tenantId);
-  checkFunction(options.key, 'cachedRag: key');
-  checkFunction(options.shouldCache, 'cachedRag: shouldCache');
-  checkFunction(options.countTokens, 'cachedRag: countTokens');
+  checkSiteOptions('cachedRag', options, CACHED_RAG_OPTIONS);
   const namespace = options.namespace ?? 'rag';
-  checkNamespace(namespace, 'cachedRag');
   const { corpusVersion } = options;
   if (corpusVersion !== undefined && typeof corpusVersion !== 'function') checkVersion(corpusVersion);
 
-  const site: CallSite<unknown> = {
-    cache: options.cache,
-    ttl: options.ttl,
-    tenantId: options.tenantId,
-    shouldCache: options.shouldCache,
-    countTokens: options.countTokens,
-    stats: emptyWrapperStats(),
-    flights: new SingleFlight(),
-  };
+  const site = createCallSite(options);
 
   const keyInput = (version: string | undefined, args: unknown[]) => {
     let end = args.length;

@@ -3,12 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CacheError } from '../core/errors.js';
 import { MAX_TTL_SECONDS } from '../core/keys.js';
 import type { Cache, ScopeOptions } from '../core/types.js';
-import { failOpen, isStored, joinFlight, planCall, readThen, storeResult, type CallPlan, type CallSite } from './cached-call.js';
-import { emptyWrapperStats, type StoredResult } from './entry.js';
+import { createCallSite, failOpen, isStored, joinFlight, planCall, readThen, storeResult, type CallPlan, type CallSite } from './cached-call.js';
+import type { StoredResult } from './entry.js';
 import { registerKeyRecipe } from './explain-key.js';
-import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl, checkWrapperOptions, optionNames } from './options.js';
+import { checkNamespace, checkSiteOptions, optionNames } from './options.js';
 import { namespacedKey } from './request-key.js';
-import { SingleFlight, type Hold } from './single-flight.js';
+import type { Hold } from './single-flight.js';
 import { registerStats } from './wrapper-stats.js';
 
 export interface MemoizeTaskOptions<A extends unknown[], R> {
@@ -83,13 +83,7 @@ const MEMOIZE_TASK_OPTIONS = optionNames<MemoizeTaskOptions<unknown[], unknown>>
  */
 export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<R>, options: MemoizeTaskOptions<A, R>): (...args: A) => Promise<R> {
   if (typeof fn !== 'function') throw new CacheError('memoizeTask: fn must be a function', 'validation');
-  checkWrapperOptions('memoizeTask', options, MEMOIZE_TASK_OPTIONS);
-  checkCache(options.cache, 'memoizeTask');
-  checkTtl(options.ttl, 'memoizeTask: ttl');
-  checkTenant(options.tenantId);
-  checkFunction(options.key, 'memoizeTask: key');
-  checkFunction(options.shouldCache, 'memoizeTask: shouldCache');
-  checkFunction(options.countTokens, 'memoizeTask: countTokens');
+  checkSiteOptions('memoizeTask', options, MEMOIZE_TASK_OPTIONS);
   const { version } = options;
   if (version !== undefined && typeof version !== 'string' && typeof version !== 'number') {
     throw new CacheError('memoizeTask: version must be a string or a number', 'validation');
@@ -104,15 +98,7 @@ export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<
   const namespace = options.namespace ?? `task:${fn.name}`;
   checkNamespace(namespace, 'memoizeTask');
 
-  const site: CallSite<unknown> = {
-    cache: options.cache,
-    ttl: options.ttl,
-    tenantId: options.tenantId,
-    shouldCache: options.shouldCache as ((result: unknown) => boolean) | undefined,
-    countTokens: options.countTokens as ((result: unknown) => number | undefined) | undefined,
-    stats: emptyWrapperStats(),
-    flights: new SingleFlight(),
-  };
+  const site = createCallSite(options as MemoizeTaskOptions<unknown[], unknown>);
   const keyFn = options.key as ((...args: unknown[]) => unknown) | undefined;
   const keyInput = (args: unknown[]) => ({ version: version ?? null, input: keyFn ? keyFn(...args) : args });
   const keyOf = (args: unknown[]): string | undefined => {

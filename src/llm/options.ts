@@ -6,10 +6,35 @@ import type { Cache } from '../core/types.js';
 // Checks shared by the wrappers' constructors: bad options throw at wrap time,
 // never on the first call (STYLE.md, "fail loudly at construction").
 
-/** A wrapper's options: an object, holding only the options it reads (a typo is refused with the name meant). */
-export function checkWrapperOptions(where: string, options: unknown, known: readonly string[]): asserts options is object {
+/** What every wrapper's options may hold, whatever else it takes. */
+export interface SiteOptions {
+  cache?: unknown;
+  ttl?: unknown;
+  tenantId?: unknown;
+  namespace?: unknown;
+  key?: unknown;
+  shouldCache?: unknown;
+  countTokens?: unknown;
+}
+
+/**
+ * A wrapper's options: an object holding only the options it reads (a typo
+ * is refused with the name meant), with the shared ones checked: `cache` (a
+ * Cache, required unless `cacheOptional`), `ttl`, `tenantId`, `namespace`,
+ * and the functions `key`, `shouldCache`, `countTokens`. Each wrapper checks
+ * the options only it has.
+ */
+export function checkSiteOptions(where: string, options: unknown, known: readonly string[], cacheOptional = false): asserts options is SiteOptions {
   if (options === undefined) throw new CacheError(`${where}: options are required, such as { cache }`, 'validation');
   checkOptions(where, options, known);
+  const o = options as SiteOptions;
+  if (!cacheOptional || o.cache !== undefined) checkCache(o.cache, where);
+  checkTtl(o.ttl, `${where}: ttl`);
+  checkTenant(o.tenantId);
+  if (o.namespace !== undefined) checkNamespace(o.namespace, where);
+  checkFunction(o.key, `${where}: key`);
+  checkFunction(o.shouldCache, `${where}: shouldCache`);
+  checkFunction(o.countTokens, `${where}: countTokens`);
 }
 
 export function checkCache(cache: unknown, where: string): asserts cache is Cache {

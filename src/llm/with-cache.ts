@@ -1,10 +1,10 @@
 import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
-import { cachedCall, type CallSite } from './cached-call.js';
+import { cachedCall, createCallSite, type CallSite } from './cached-call.js';
 import { emptyWrapperStats, type WrapperStats } from './entry.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { identityOf } from './identity.js';
-import { checkCache, checkFunction, checkNamespace, checkTenant, checkTtl, checkWrapperOptions, optionNames } from './options.js';
+import { checkSiteOptions, optionNames } from './options.js';
 import { namespacedKey } from './request-key.js';
 import { SingleFlight } from './single-flight.js';
 import { registerStats } from './wrapper-stats.js';
@@ -84,14 +84,7 @@ export function withCache<T extends object>(target: T, options: WithCacheOptions
   if (target === null || (typeof target !== 'object' && typeof target !== 'function')) {
     throw new CacheError('withCache: target must be an object', 'validation');
   }
-  checkWrapperOptions('withCache', options, WITH_CACHE_OPTIONS);
-  checkCache(options.cache, 'withCache');
-  checkTtl(options.ttl, 'withCache: ttl');
-  checkTenant(options.tenantId);
-  checkFunction(options.key, 'withCache: key');
-  checkFunction(options.shouldCache, 'withCache: shouldCache');
-  checkFunction(options.countTokens, 'withCache: countTokens');
-  if (options.namespace !== undefined) checkNamespace(options.namespace, 'withCache');
+  checkSiteOptions('withCache', options, WITH_CACHE_OPTIONS);
 
   const root = options.methods === undefined ? undefined : pathTree(target, options.methods);
   if (root === undefined) checkHasAsyncMethods(target);
@@ -237,15 +230,16 @@ class Wrapper {
     let site = this.sites.get(path);
     if (!site) {
       const { cache, ttl, tenantId, shouldCache, countTokens } = this.options;
-      site = {
-        cache,
-        ttl,
-        tenantId,
-        shouldCache: shouldCache && ((result: unknown) => shouldCache(result, path)),
-        countTokens: countTokens && ((result: unknown) => countTokens(result, path)),
-        stats: this.stats,
-        flights: this.flights,
-      };
+      site = createCallSite(
+        {
+          cache,
+          ttl,
+          tenantId,
+          shouldCache: shouldCache && ((result: unknown) => shouldCache(result, path)),
+          countTokens: countTokens && ((result: unknown) => countTokens(result, path)),
+        },
+        { stats: this.stats, flights: this.flights },
+      );
       this.sites.set(path, site);
     }
     return site;

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import type { Cluster } from 'ioredis';
 import { createDragonflyCache } from '../../src/backends/dragonfly.js';
 import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-cluster.js';

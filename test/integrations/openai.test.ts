@@ -394,7 +394,7 @@ describeEachBackend('cachedOpenAI', ({ cache }) => {
       const cached = cachedOpenAI(sdk(), { cache: recording });
       await cached.embeddings.create({ model, input: 'compact' });
       await cached.embeddings.create({ model, input: 'decimals', encoding_format: 'float' });
-      expect((values as { vector: object }[]).map((v) => v.vector.constructor)).toEqual([Float32Array, Float64Array]);
+      expect((values as { value: { vector: object } }[]).map((v) => v.value.vector.constructor)).toEqual([Float32Array, Float64Array]);
       expect(await cached.embeddings.create({ model, input: 'compact' })).toMatchObject({ usage: { prompt_tokens: 0 } });
     });
   });

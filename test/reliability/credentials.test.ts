@@ -1,5 +1,5 @@
 import { inspect } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { createDragonflyCache } from '../../src/backends/dragonfly.js';
 import { createFallbackCache } from '../../src/backends/fallback.js';
 import { createMemoryCache } from '../../src/backends/memory.js';

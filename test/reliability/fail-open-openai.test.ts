@@ -1,5 +1,5 @@
 import { OpenAI } from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { cacheStats, cachedOpenAI } from '../../integrations/openai/index.js';
 import { createDragonflyCache } from '../../src/backends/dragonfly.js';
 import { callers, type CheckedCall } from '../helpers/caller-load.js';

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { createDragonflyCache } from '../../src/backends/dragonfly.js';
 import type { Cache } from '../../src/core/types.js';
 import { Cached } from '../../src/llm/cached-decorator.js';

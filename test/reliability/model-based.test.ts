@@ -28,7 +28,6 @@ afterAll(() => {
 const KEY_CHARS = ['a', 'b', 'c', '*', '?', '[', ']', '\\', '{', '}', ':', '^', '-'] as const;
 const key = fc.array(fc.constantFrom(...KEY_CHARS), { minLength: 1, maxLength: 3 }).map((c) => c.join(''));
 const TENANTS = [undefined, 'x', '*', 'x:y', '[x]', '\\'] as const;
-const tenant = fc.constantFrom(...TENANTS);
 
 /**
  * Values come from a pool of values that are pairwise different by encoding, so
