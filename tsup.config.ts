@@ -6,6 +6,9 @@ import { defineConfig } from 'tsup';
 export const entries = {
   index: 'src/index.ts',
   openai: 'integrations/openai/index.ts',
+  'ai-sdk': 'integrations/ai-sdk/index.ts',
+  langchain: 'integrations/langchain/index.ts',
+  keyv: 'integrations/keyv/index.ts',
 };
 
 export default defineConfig({

@@ -3,14 +3,7 @@ import type { APIPromise } from 'openai/core/api-promise';
 import type { Stream } from 'openai/core/streaming';
 import { CacheError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
-import { cachedCall, createCallSite, planCall, readCached, type CallSite } from '../../src/llm/cached-call.js';
-import { isRecording, recordChunks, type StreamShape } from '../../src/llm/stream-record.js';
-import { emptyWrapperStats } from '../../src/llm/entry.js';
-import { registerKeyRecipe, type KeyRecipe } from '../../src/llm/explain-key.js';
-import { checkSiteOptions, optionNames } from '../../src/llm/options.js';
-import { namespacedKey } from '../../src/llm/request-key.js';
-import { SingleFlight } from '../../src/llm/single-flight.js';
-import { registerStats } from '../../src/llm/wrapper-stats.js';
+import { cachedCall, checkSiteOptions, createCallSite, isRecording, namespacedKey, optionNames, planCall, readCached, recordChunks, registerKeyRecipe, registerStats, type CallSite, type KeyRecipe, type StreamShape } from '../../src/llm/engine.js';
 import { cachedEmbeddings, embeddingItemKeyInput, inputItems } from './embeddings.js';
 import { keyParams, optionsChangeRequest, PARAMS_OUT_OF_KEY, providerIdentity, type OpenAIEndpoint } from './request-params.js';
 import { answerCopies, fromCache, sdkPromise, type Answer } from './sdk-promise.js';
@@ -72,8 +65,9 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
   }
   checkSiteOptions('cachedOpenAI', options, CACHED_OPENAI_OPTIONS);
 
-  const stats = emptyWrapperStats();
-  const flights = new SingleFlight();
+  // Every endpoint's sites count together and share one single-flight group.
+  const shared = createCallSite({ cache: options.cache });
+  const { stats } = shared;
   const namespace = options.namespace ?? 'openai';
 
   const site = (endpoint: OpenAIEndpoint, stream: boolean): CallSite<unknown> => {
@@ -89,7 +83,7 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
           user || finished ? (result: unknown) => (finished?.(result) ?? true) && (user?.(result, { endpoint, stream }) ?? true) : undefined,
         countTokens: countTokens && ((result: unknown) => countTokens(result, { endpoint, stream })),
       },
-      { stats, flights },
+      shared,
     );
   };
 

@@ -1,7 +1,5 @@
 import type { CreateEmbeddingResponse, Embedding, EmbeddingCreateParams } from 'openai/resources/embeddings';
-import { planCall, type CallSite } from '../../src/llm/cached-call.js';
-import { cachedItems } from '../../src/llm/cached-items.js';
-import { namespacedKey } from '../../src/llm/request-key.js';
+import { cachedItems, namespacedKey, planCall, type CallSite } from '../../src/llm/engine.js';
 import { keyParams } from './request-params.js';
 import { answerCopies, fromCache, type Answer } from './sdk-promise.js';
 

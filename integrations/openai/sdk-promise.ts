@@ -1,6 +1,6 @@
 import type { OpenAI } from 'openai';
 import { APIPromise } from 'openai/core/api-promise';
-import { copiesByEncoding } from '../../src/llm/single-flight.js';
+import { copiesByEncoding } from '../../src/llm/engine.js';
 
 /** What a cached call settles with: the answer, and upstream's `Response` when the call went upstream. */
 export interface Answer<T> {

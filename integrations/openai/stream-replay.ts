@@ -1,7 +1,7 @@
 import type { OpenAI } from 'openai';
 import { Stream } from 'openai/core/streaming';
 import { OpenAIError } from 'openai/error';
-import { replayChunks, type RecordedStream, type StreamShape } from '../../src/llm/stream-record.js';
+import { replayChunks, type RecordedStream, type StreamShape } from '../../src/llm/engine.js';
 import type { OpenAIEndpoint } from './request-params.js';
 
 /**

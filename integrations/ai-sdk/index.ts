@@ -1,0 +1,2 @@
+// cachekit/ai-sdk: being written (issue 12).
+export {};

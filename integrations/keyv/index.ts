@@ -1,0 +1,2 @@
+// cachekit/keyv: being written (issue 12).
+export {};

@@ -1,0 +1,2 @@
+// cachekit/langchain: being written (issue 12).
+export {};

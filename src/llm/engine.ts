@@ -1,0 +1,31 @@
+/**
+ * The cached-call engine as an integration sees it: the one surface every
+ * file under integrations/ imports from (with the core's errors and types).
+ * An integration owns its framework's shapes only: how a call becomes key
+ * input, how an answer becomes a stored value and back, how stream parts map
+ * onto recorded chunks. Reading, single-flight, storing in the background,
+ * failing open, per-call controls, stats and key explanations are here, once.
+ * If an integration needs more than this, add it here, not a deeper import.
+ */
+export {
+  cachedCall,
+  createCallSite,
+  failOpen,
+  planCall,
+  readCached,
+  readThen,
+  storeResult,
+  type CachedCall,
+  type CallPlan,
+  type CallSite,
+  type Miss,
+} from './cached-call.js';
+export { cachedItems, type ItemsAnswer, type ItemsCall, type ItemsResult } from './cached-items.js';
+export { currentCacheControl, withCacheControl, type CacheControl } from './cache-control.js';
+export { tokensOf, type StoredResult, type WrapperStats } from './entry.js';
+export { explainKey, registerKeyRecipe, type KeyExplanation, type KeyRecipe, type RecipeResult } from './explain-key.js';
+export { checkBoolean, checkFunction, checkSiteOptions, optionNames } from './options.js';
+export { namespacedKey, requestKey } from './request-key.js';
+export { copiesByEncoding, type Copies } from './single-flight.js';
+export { isRecording, recordChunks, replayChunks, type RecordedStream, type StreamShape } from './stream-record.js';
+export { cacheStats, registerStats } from './wrapper-stats.js';
