@@ -68,7 +68,7 @@ export async function startOpenAIWireServer(options: WireServerOptions = {}): Pr
     }
     const id = ++ids;
     if (endpoint === 'embeddings') return json(res, 200, embeddingsAnswer(body));
-    const text = answerText(endpoint, body);
+    const text = shaped(body, answerText(endpoint, body));
     if (body.stream === true) return stream(res, streamEvents(endpoint, body, text, id));
     if (endpoint === 'chat/completions') return json(res, 200, chatAnswer(body, text, id));
     if (endpoint === 'completions') return json(res, 200, completionAnswer(body, text, id));
@@ -159,13 +159,53 @@ function usage(text: string): { prompt_tokens: number; completion_tokens: number
   return { prompt_tokens: 10, completion_tokens: completion, total_tokens: 10 + completion };
 }
 
+/**
+ * The tool a chat request with `tools` calls: the first one, with arguments
+ * `{"q":"ai"}`, unless the conversation already ends with a tool's result
+ * (then the model answers in text, so an agent loop finishes).
+ */
+function toolCalled(body: Record<string, unknown>): string | undefined {
+  if (!Array.isArray(body.tools) || body.tools.length === 0) return undefined;
+  if ((body.messages as { role?: unknown }[] | undefined)?.at(-1)?.role === 'tool') return undefined;
+  const name = (body.tools[0] as { function?: { name?: unknown } }).function?.name;
+  return typeof name === 'string' ? name : 'lookup';
+}
+
+/**
+ * The answer text in the shape a chat request's `response_format` asks for:
+ * `json_object` gets `{"answer": text}`, `json_schema` an instance of the
+ * schema whose strings are the text (numbers 1, booleans true, arrays of one).
+ */
+function shaped(body: Record<string, unknown>, text: string): string {
+  const format = body.response_format as { type?: unknown; json_schema?: { schema?: unknown } } | undefined;
+  if (format?.type === 'json_object') return JSON.stringify({ answer: text });
+  if (format?.type === 'json_schema') return JSON.stringify(instanceOf(format.json_schema?.schema, text));
+  return text;
+}
+
+function instanceOf(schema: unknown, text: string): unknown {
+  const s = (schema ?? {}) as { type?: unknown; properties?: Record<string, unknown>; items?: unknown; enum?: unknown[] };
+  if (Array.isArray(s.enum) && s.enum.length > 0) return s.enum[0];
+  const type = Array.isArray(s.type) ? s.type[0] : s.type;
+  if (type === 'object' || s.properties) return Object.fromEntries(Object.entries(s.properties ?? {}).map(([name, sub]) => [name, instanceOf(sub, text)]));
+  if (type === 'array') return [instanceOf(s.items, text)];
+  if (type === 'number' || type === 'integer') return 1;
+  if (type === 'boolean') return true;
+  if (type === 'null') return null;
+  return text;
+}
+
 function chatAnswer(body: Record<string, unknown>, text: string, id: number): unknown {
+  const tool = toolCalled(body);
+  const message = tool
+    ? { role: 'assistant', content: null, refusal: null, tool_calls: [{ id: `call_${id}`, type: 'function', function: { name: tool, arguments: '{"q":"ai"}' } }] }
+    : { role: 'assistant', content: text, refusal: null };
   return {
     id: `chatcmpl-${id}`,
     object: 'chat.completion',
     created: 1_700_000_000 + id,
     model: body.model,
-    choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, logprobs: null, finish_reason: 'stop' }],
+    choices: [{ index: 0, message, logprobs: null, finish_reason: tool ? 'tool_calls' : 'stop' }],
     usage: usage(text),
   };
 }
@@ -199,8 +239,8 @@ function responseObject(body: Record<string, unknown>, text: string, id: number,
 /**
  * The events of a streamed answer. Chat streams carry a reasoning delta
  * (`reasoning_content`, as DeepSeek-style providers send) and, when the
- * request has tools, a tool call split over two deltas, so a replay can be
- * checked for both.
+ * request has tools (see `toolCalled`), a tool call split over two deltas, so
+ * a replay can be checked for both.
  */
 function streamEvents(endpoint: WireEndpoint, body: Record<string, unknown>, text: string, id: number): { event?: string; data: unknown }[] {
   const words = text.split(/(?<= )/);
@@ -222,11 +262,12 @@ function streamEvents(endpoint: WireEndpoint, body: Record<string, unknown>, tex
     data: { id: `chatcmpl-${id}`, object: 'chat.completion.chunk', created, model: body.model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra },
   });
   const events: { event?: string; data: unknown }[] = [chunk({ role: 'assistant', content: '' }, null), chunk({ reasoning_content: 'Thinking about it. ' }, null), ...words.map((w) => chunk({ content: w }, null))];
-  if (Array.isArray(body.tools) && body.tools.length > 0) {
-    events.push(chunk({ tool_calls: [{ index: 0, id: `call_${id}`, type: 'function', function: { name: 'lookup', arguments: '{"q":' } }] }, null));
+  const tool = toolCalled(body);
+  if (tool) {
+    events.push(chunk({ tool_calls: [{ index: 0, id: `call_${id}`, type: 'function', function: { name: tool, arguments: '{"q":' } }] }, null));
     events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: '"ai"}' } }] }, null));
   }
-  events.push(chunk({}, Array.isArray(body.tools) && body.tools.length > 0 ? 'tool_calls' : 'stop'));
+  events.push(chunk({}, tool ? 'tool_calls' : 'stop'));
   if ((body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true) {
     events.push({ data: { id: `chatcmpl-${id}`, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage: usage(text) } });
   }
