@@ -1,2 +1,3 @@
-// cachekit/langchain: being written (issue 12).
-export {};
+export { cachedChatModel, type CachedChatModelOptions } from './chat-model.js';
+export { CHAT_FIELDS_OUT_OF_KEY } from './key-input.js';
+export { cacheStats, explainKey, withCacheControl, type CacheControl, type KeyExplanation, type WrapperStats } from '../../src/llm/engine.js';
