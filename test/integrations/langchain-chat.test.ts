@@ -206,6 +206,15 @@ describeEachBackend('cachedChatModel with ChatOpenAI', ({ cache }) => {
       expect(cacheStats(model)).toMatchObject({ hits: 1, misses: 1 });
     });
 
+    it('replays a Responses API stream once it completed', async () => {
+      const model = cachedChatModel(openai({ useResponsesApi: true }), { cache: cache() });
+      const first = await collect(await model.stream(question));
+      const again = await collect(await model.stream(question));
+      expect(server.calls('responses')).toBe(1);
+      expect(textOf(again)).toBe(textOf(first));
+      expect(again).toHaveLength(first.length);
+    });
+
     it('replays tool-call chunks that concatenate to the same tool calls', async () => {
       const model = cachedChatModel(openai(), { cache: cache() }).bindTools([weather]);
       const join = (chunks: AIMessageChunk[]) => chunks.reduce((a, b) => a.concat(b));
