@@ -142,10 +142,14 @@ function adopt(value: unknown, w: Wrapping): unknown {
   if (isChatModel(value)) return wrapModel(value, w);
   if (!RunnableBinding.isRunnableBinding(value)) return value;
   const bound = adopt(value.bound, w);
-  if (bound === value.bound) return value;
-  // The same binding (kwargs, config, config factories) over the cached model.
-  const binding = Object.create(value) as RunnableBinding<unknown, unknown>;
-  Object.defineProperty(binding, 'bound', { value: bound, writable: true, configurable: true });
+  // Not over a chat model: nothing to cache.
+  if (!w.wrappers.has(bound as object)) return value;
+  let binding = value;
+  if (bound !== value.bound) {
+    // The same binding (kwargs, config, config factories) over the cached model.
+    binding = Object.create(value) as RunnableBinding<unknown, unknown>;
+    Object.defineProperty(binding, 'bound', { value: bound, writable: true, configurable: true });
+  }
   w.wrappers.add(binding);
   registerStats(binding, w.generate.stats);
   explainable(binding, bindingRecipe(binding));

@@ -361,6 +361,15 @@ describeEachBackend('cachedChatModel with LangChain fake models', ({ cache }) =>
     expect(explained.hashed).toMatchObject({ options: { tools: [{ function: { name: 'get_weather' } }] } });
   });
 
+  it('counts and explains calls through a RunnableBinding that withConfig makes of the wrapper', async () => {
+    const model = cachedChatModel(new FakeListChatModel({ responses: ['first', 'second'] }), { cache: cache() });
+    const configured = model.withConfig({ tags: ['x'] });
+    expect((await configured.invoke('hi')).content).toBe('first');
+    expect((await configured.invoke('hi')).content).toBe('first');
+    expect(cacheStats(configured)).toMatchObject({ hits: 1, misses: 1 });
+    expect((await explainKey(configured, 'hi')).key).toBe((await explainKey(model, 'hi')).key);
+  });
+
   it('stores a FakeListChatModel stream only when it ends with a finish reason', async () => {
     const unfinished = cachedChatModel(new FakeListChatModel({ responses: ['abc', 'xyz'] }), { cache: cache() });
     expect(textOf(await collect(await unfinished.stream('hi')))).toBe('abc');
