@@ -309,12 +309,13 @@ const toMessages = (input: BaseLanguageModelInput): BaseMessage[] =>
  */
 function modelRecipe(model: BaseChatModel, w: Wrapping): KeyRecipe {
   return ([input, callOptions, mode]) => {
-    const combine = (model as unknown as Hooks)._combineCallOptions;
+    // `invoke` and `stream` merge ChatOpenAI's `defaultOptions` (what its `withConfig` binds) into the call options; the native events path does not.
+    const combine = mode === 'events' ? undefined : (model as unknown as Hooks)._combineCallOptions;
     const options = (combine ? combine.call(model, callOptions) : { ...(callOptions as object | undefined) }) as Record<string, unknown>;
     const params = model.invocationParams(options as never) as Record<string, unknown>;
     const dropped = [...droppedOptions(options), ...Object.keys(params).filter((name) => CHAT_FIELDS_OUT_OF_KEY.invocationParams.has(name) && params[name] !== undefined).map((name) => `params.${name}`)];
-    const input_ = chatKeyInput(model, (mode as ChatMode | undefined) ?? 'generate', toMessages(input as BaseLanguageModelInput), options);
-    return { input: input_, namespace: w.namespace, tenantId: w.tenantId, dropped };
+    const hashed = chatKeyInput(model, (mode as ChatMode | undefined) ?? 'generate', toMessages(input as BaseLanguageModelInput), options);
+    return { input: hashed, namespace: w.namespace, tenantId: w.tenantId, dropped };
   };
 }
 

@@ -326,8 +326,11 @@ describeEachBackend('cachedChatModel with ChatOpenAI', ({ cache }) => {
       expect(explained.dropped).toEqual(expect.arrayContaining(['options.runId', 'options.tags']));
       expect(JSON.stringify(explained.hashed)).not.toContain(runId);
       expect(explained.hashed).toMatchObject({ mode: 'generate', params: { model: 'gpt-4o-mini' }, messages: [{ type: 'system' }, { type: 'human', content: 'What is AI?' }] });
+      await collect(await model.stream(question));
       const streamed = await explainKey(model, question, {}, 'stream');
       expect(streamed.key).not.toBe(explained.key);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await c.get(streamed.key!, { tenantId: 't1' })).toBeDefined();
     });
 
     it('explains the calls of a model with tools bound after wrapping', async () => {
@@ -337,6 +340,9 @@ describeEachBackend('cachedChatModel with ChatOpenAI', ({ cache }) => {
       const explained = await explainKey(model, 'Weather in Paris?');
       expect(await c.get(explained.key!)).toBeDefined();
       expect(explained.hashed).toMatchObject({ params: { tools: [{ function: { name: 'get_weather' } }] } });
+      await collect((model as unknown as ChatOpenAI).streamEvents('Weather in Paris?'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await c.get((await explainKey(model, 'Weather in Paris?', {}, 'events')).key!)).toBeDefined();
     });
   });
 });
