@@ -1,2 +1,5 @@
-// cachekit/langchain: being written (issue 12).
-export {};
+export { cachedChatModel, type CachedChatModelOptions } from './chat-model.js';
+export { cachedEmbeddings, type CachedEmbeddingsOptions } from './embeddings.js';
+export { CHAT_FIELDS_OUT_OF_KEY } from './key-input.js';
+export { LangChainCache, type LangChainCacheOptions } from './langchain-cache.js';
+export { cacheStats, explainKey, withCacheControl, type CacheControl, type KeyExplanation, type WrapperStats } from '../../src/llm/engine.js';

@@ -1,0 +1,116 @@
+import { BaseCache } from '@langchain/core/caches';
+import type { Generation } from '@langchain/core/outputs';
+import * as crypto from 'node:crypto';
+import type { Cache } from '../../src/core/types.js';
+import {
+  checkSiteOptions,
+  createCallSite,
+  namespacedKey,
+  optionNames,
+  planCall,
+  readCached,
+  registerKeyRecipe,
+  registerStats,
+  storeResult,
+  type CallSite,
+} from '../../src/llm/engine.js';
+import { generationOf, storedGeneration, tokensOfGenerations, type StoredGeneration } from './stored.js';
+
+export interface LangChainCacheOptions {
+  /** Where generations are stored. Required. */
+  cache: Cache;
+  /** TTL of stored generations, in seconds (`Infinity`: never expires). Default: the cache's `defaultTtl`. */
+  ttl?: number;
+  /** Readable key segment: keys are `v1:<namespace>:<sha256>`. Default: `'langchain-cache'`. */
+  namespace?: string;
+  /** Tenant whose entries are read and written; `withCacheControl({ tenantId })` overrides it per call. Default: untenanted. */
+  tenantId?: string;
+}
+
+const OPTIONS = optionNames<LangChainCacheOptions>({ cache: true, ttl: true, namespace: true, tenantId: true });
+
+/**
+ * What `getBufferString` (the text a chat model hands a `BaseCache`) writes
+ * for a content block it cannot render: `[image]`, `[audio]`, `[video]`,
+ * `[file]`, `[text-plain file]`, and `[<type>]` for any other block type.
+ * Two prompts that differ only inside such blocks render alike
+ * (langchainjs#10092), so a prompt holding one is never served or stored.
+ * The pattern also matches a user who typed `[image]`: a miss, never a false hit.
+ */
+const PLACEHOLDER = /\[[a-z][a-z0-9_-]*(?: file)?\]/;
+
+// Upstream time is measured from the lookup that missed to the update that
+// follows it; the map is bounded because a call that fails never updates.
+const MAX_PENDING = 10_000;
+
+/**
+ * A LangChain `BaseCache` on a cachekit cache: `new ChatOpenAI({ cache: new
+ * LangChainCache({ cache }) })`, or any LangChain model's `cache` option.
+ * Keys hash the prompt and the model's llm string (which, for ChatOpenAI,
+ * holds the API key in plain text: it is hashed, never stored). Generations
+ * round-trip with their message, tool calls and `generationInfo`.
+ *
+ * A `BaseCache` sees only the prompt as text, so it cannot tell two images
+ * apart: prompts with content placeholders are bypasses. `cachedChatModel`
+ * keys on the real messages; prefer it for multimodal calls and streams.
+ */
+export class LangChainCache extends BaseCache<Generation[]> {
+  private readonly site: CallSite<unknown>;
+  private readonly namespace: string;
+  private readonly started = new Map<string, number>();
+
+  constructor(options: LangChainCacheOptions) {
+    super();
+    checkSiteOptions('LangChainCache', options, OPTIONS);
+    this.site = createCallSite({ cache: options.cache, ttl: options.ttl, tenantId: options.tenantId, countTokens: storedTokens });
+    this.namespace = options.namespace ?? 'langchain-cache';
+    registerStats(this, this.site.stats);
+    const { tenantId } = options;
+    /** `explainKey(langChainCache, prompt, llmString)`. */
+    registerKeyRecipe(this, ([prompt, llmKey]) =>
+      typeof prompt === 'string' && PLACEHOLDER.test(prompt)
+        ? { bypass: 'the prompt holds a content placeholder ([image], [audio], [file], ...): a BaseCache cannot tell such prompts apart' }
+        : { input: keyInput(String(prompt), String(llmKey)), namespace: this.namespace, tenantId },
+    );
+  }
+
+  async lookup(prompt: string, llmKey: string): Promise<Generation[] | null> {
+    if (PLACEHOLDER.test(prompt)) {
+      this.site.stats.bypasses++;
+      return null;
+    }
+    const key = namespacedKey(keyInput(prompt, llmKey), this.namespace);
+    const hit = await readCached(this.site, planCall(this.site), key);
+    if (hit === undefined || !Array.isArray(hit.value)) {
+      if (this.started.size >= MAX_PENDING) this.started.clear();
+      this.started.set(key, performance.now());
+      return null;
+    }
+    return (hit.value as StoredGeneration[]).map((generation) => generationOf(generation, false));
+  }
+
+  async update(prompt: string, llmKey: string, value: Generation[]): Promise<void> {
+    if (PLACEHOLDER.test(prompt)) return;
+    const key = namespacedKey(keyInput(prompt, llmKey), this.namespace);
+    const started = this.started.get(key);
+    this.started.delete(key);
+    let stored: StoredGeneration[];
+    try {
+      stored = value.map(storedGeneration);
+    } catch {
+      // A generation LangChain cannot serialize either: not stored, never a failed call.
+      this.site.stats.writesDropped++;
+      return;
+    }
+    storeResult(this.site, planCall(this.site), key, stored, started === undefined ? 0 : performance.now() - started);
+  }
+}
+
+/** The llm string only as a digest: ChatOpenAI's holds the API key, which must not reach `explainKey`'s output either. */
+function keyInput(prompt: string, llmKey: string): { prompt: string; llm: string } {
+  return { prompt, llm: crypto.hash('sha256', llmKey, 'hex') };
+}
+
+function storedTokens(value: unknown): number | undefined {
+  return Array.isArray(value) ? tokensOfGenerations(value as StoredGeneration[]) : undefined;
+}
