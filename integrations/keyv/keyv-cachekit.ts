@@ -60,10 +60,13 @@ const PAGE = 1000;
 export class KeyvCachekit extends EventEmitter {
   /** Keyv 5 wires `iterator()` only for a store whose dialect it knows, and throws for others; the dialect changes nothing else. */
   readonly opts: { dialect: 'redis' } = { dialect: 'redis' };
-  private readonly scope: { tenantId?: string };
+  // Undefined when untenanted: the cache then skips checking an options object on every call.
+  private readonly scope: { tenantId: string } | undefined;
   private contract: 5 | 6 = 5;
   private current: string | undefined;
   private prefix = namespacePrefix(undefined);
+  // The namespace needed no encoding: Keyv 5's `<namespace>:<key>` becomes the entry key by prepending `keyv:`.
+  private verbatim = false;
   // Keyv 5 prefixes every key with `<namespace>:` itself: a key carrying a
   // namespace the adapter served before comes from a Keyv it no longer serves.
   private readonly served = new Set<string>();
@@ -78,7 +81,7 @@ export class KeyvCachekit extends EventEmitter {
       throw new CacheError(`KeyvCachekit: cache must be a cachekit Cache (createMemoryCache, createDragonflyCache, createFallbackCache), got ${describeValue(cache)}`, 'validation');
     }
     checkSiteOptions('KeyvCachekit', options === undefined ? {} : options, OPTIONS, true);
-    this.scope = options?.tenantId === undefined ? {} : { tenantId: options.tenantId };
+    this.scope = options?.tenantId === undefined ? undefined : { tenantId: options.tenantId };
   }
 
   /** Set by Keyv (its `namespace` option, default `'keyv'` on Keyv 5, none on Keyv 6). */
@@ -94,6 +97,7 @@ export class KeyvCachekit extends EventEmitter {
     this.current = namespace || undefined;
     if (this.current) this.served.delete(this.current);
     this.prefix = namespacePrefix(this.current);
+    this.verbatim = this.prefix === `keyv:${this.current}:`;
   }
 
   /**
@@ -114,16 +118,22 @@ export class KeyvCachekit extends EventEmitter {
     return { compatible: true, store: 'keyvStorage', methods, expires: true };
   }
 
-  async get(key: string): Promise<unknown> {
+  get(key: string): Promise<unknown> {
+    let read: Promise<unknown>;
     try {
-      return await this.cache.get(this.entryKey(key), this.scope);
+      read = this.cache.get(this.entryKey(key), this.scope);
     } catch (error) {
-      // Keyv 5's get drops a rejection without a word: an event is the only way it reaches the app.
-      if (this.contract === 6 || this.listenerCount('error') === 0) throw error;
-      this.emit('error', error);
-      return undefined;
+      read = Promise.reject(error);
     }
+    return this.contract === 6 ? read : read.catch(this.reportGetFailure);
   }
+
+  // Keyv 5's get drops a rejection without a word: an event is the only way it reaches the app.
+  private readonly reportGetFailure = (error: unknown): undefined => {
+    if (this.listenerCount('error') === 0) throw error;
+    this.emit('error', error);
+    return undefined;
+  };
 
   async getMany(keys: string[]): Promise<unknown[]> {
     const entryKeys = keys.map((key) => this.entryKey(key));
@@ -225,7 +235,9 @@ export class KeyvCachekit extends EventEmitter {
   private entryKey(key: string): string {
     const namespace = this.current;
     if (this.contract === 5 && namespace !== undefined) {
-      if (key.startsWith(namespace) && key.charCodeAt(namespace.length) === 0x3a) return this.prefix + key.slice(namespace.length + 1);
+      if (key.startsWith(namespace) && key.charCodeAt(namespace.length) === 0x3a) {
+        return this.verbatim ? `keyv:${key}` : this.prefix + key.slice(namespace.length + 1);
+      }
       for (const old of this.served) {
         if (key.startsWith(`${old}:`)) {
           throw new CacheError(
