@@ -190,7 +190,7 @@ export class KeyvCachekit extends EventEmitter {
   async deleteMany(keys: string[]): Promise<boolean[] | boolean> {
     const entryKeys = keys.map((key) => this.entryKey(key));
     const removed = await Promise.all(entryKeys.map((key) => this.cache.delete(key, this.scope)));
-    return this.contract === 6 ? removed : removed.length > 0 && removed.every(Boolean);
+    return this.contract === 6 ? removed : removed.every(Boolean);
   }
 
   /** Removes the current namespace's entries (without one: the entries Keyv wrote without a namespace), nothing else. */
