@@ -1,2 +1,1 @@
-// cachekit/keyv: being written (issue 12).
-export {};
+export { KeyvCachekit, type KeyvCachekitCapabilities, type KeyvCachekitEntry, type KeyvCachekitOptions } from './keyv-cachekit.js';
