@@ -35,6 +35,7 @@ const files = [
   '7-clear-pattern.mjs',
   '8-memory-cost.mjs',
   '10-langchain-hit.mjs',
+  '11-keyv-hit.mjs',
 ];
 
 let redis;
