@@ -28,7 +28,7 @@ interface UrlData {
 }
 
 function urlData(part: Part | null | undefined): UrlData | undefined {
-  if (part?.type !== 'file' && part.type !== 'reasoning-file') return undefined;
+  if (part == null || (part.type !== 'file' && part.type !== 'reasoning-file')) return undefined;
   const data = part.data as UrlData | null | undefined;
   return data !== null && typeof data === 'object' && data.type === 'url' ? data : undefined;
 }

@@ -272,7 +272,7 @@ for (const major of majors) {
           doStream: async () => ({
             stream: new ReadableStream({
               start(controller) {
-                for (const part of streamed(major).slice(0, 4)) controller.enqueue(part);
+                for (const part of streamed(major).slice(0, 4)) controller.enqueue(part as never);
                 controller.error(new Error('connection reset'));
               },
             }),
@@ -316,7 +316,7 @@ for (const major of majors) {
             const parts = streamed(major);
             return {
               stream: new ReadableStream({
-                pull: (controller) => (parts.length > 0 ? controller.enqueue(parts.shift()) : controller.close()),
+                pull: (controller) => (parts.length > 0 ? controller.enqueue(parts.shift() as never) : controller.close()),
                 cancel: () => void (cancelled = true),
               }),
             };
