@@ -19,7 +19,7 @@ import {
   type StreamShape,
 } from '../../src/llm/engine.js';
 import { callKeyInput, type ModelIdentity } from './call-key.js';
-import { finishedWhole, markedMetadata, restoredPart, storablePart, type HitMark } from './stored-parts.js';
+import { finishedWhole, hitResult, restoredResult, storableResult, type GenerateResult, type HitMark } from './stored-parts.js';
 import { recordedStream, replayedStream } from './stream-parts.js';
 
 export interface CacheMiddlewareOptions {
@@ -39,7 +39,7 @@ export interface CacheMiddlewareOptions {
   /**
    * Return `false` to keep an answer out of the cache: `result` is a
    * `doGenerate` result, or a stream's parts in order, as stored (a file's
-   * URL as `{ href }`). Answers whose finish reason is `error` or
+   * URL as `{ href }`, the response timestamp as epoch milliseconds). Answers whose finish reason is `error` or
    * `interrupted`, and streams that did not end whole, are never stored,
    * whatever this says. Default: store every whole answer.
    */
@@ -88,12 +88,6 @@ export function cacheMiddleware(options: CacheMiddlewareOptions): LanguageModelV
  */
 export function cacheMiddlewareV3(options: CacheMiddlewareOptions): LanguageModelV3Middleware {
   return createMiddleware('cacheMiddlewareV3', options, 'v3') as LanguageModelV3Middleware;
-}
-
-interface GenerateResult {
-  content: unknown[];
-  finishReason: unknown;
-  providerMetadata?: Record<string, unknown>;
 }
 
 interface StreamResult {
@@ -213,18 +207,6 @@ function recipe(namespace: string, tenantId: string | undefined): KeyRecipe {
 
 function identityOf(model: ModelIdentity): ModelIdentity {
   return { provider: model.provider, modelId: model.modelId };
-}
-
-function storableResult(result: GenerateResult): GenerateResult {
-  return { ...result, content: result.content.map(storablePart) };
-}
-
-function restoredResult(result: GenerateResult): GenerateResult {
-  return { ...result, content: result.content.map(restoredPart) };
-}
-
-function hitResult(stored: GenerateResult, mark: HitMark): GenerateResult {
-  return { ...restoredResult(stored), providerMetadata: markedMetadata(stored.providerMetadata, mark) };
 }
 
 /** What a stream result holds beside its stream (the request body, the response headers), stored with its parts. */

@@ -20,7 +20,7 @@ const answerSchema = { type: 'object', properties: { answer: { type: 'string' },
 for (const major of majors) {
   const { ai } = major;
 
-  describeEachBackend(`cachekit/ai-sdk with @ai-sdk/openai, ${major.label}`, ({ cache }) => {
+  describeEachBackend(`@ai-sdk/openai, ${major.label}`, ({ cache }) => {
     const setup = () => {
       const middleware = major.middleware({ cache: cache(), ttl: 60 });
       const model = ai.wrapLanguageModel({ model: major.openai(server.url).chat('gpt-4o-mini'), middleware });
