@@ -146,7 +146,7 @@ function createMiddleware(where: string, options: CacheMiddlewareOptions, specif
 
   const middleware = {
     specificationVersion,
-    async wrapGenerate({ doGenerate, params, model }: HookArgs): Promise<GenerateResult> {
+    wrapGenerate({ doGenerate, params, model }: HookArgs): PromiseLike<GenerateResult> {
       const key = keyOf(model, 'generate', params);
       if (key === undefined) {
         stats.bypasses++;
