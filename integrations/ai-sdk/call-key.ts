@@ -34,7 +34,8 @@ export function keyOptions(options: Record<string, unknown>, dropped?: string[])
     if (OPTIONS_OUT_OF_KEY.has(name)) {
       if (value !== undefined) dropped?.push(name);
     } else if (name === 'providerOptions' && value !== null && typeof value === 'object') {
-      kept[name] = keyProviderOptions(value as Record<string, unknown>, dropped);
+      const options = keyProviderOptions(value as Record<string, unknown>, dropped);
+      if (options !== undefined) kept[name] = options;
     } else {
       kept[name] = value;
     }
@@ -42,8 +43,15 @@ export function keyOptions(options: Record<string, unknown>, dropped?: string[])
   return kept;
 }
 
-function keyProviderOptions(providerOptions: Record<string, unknown>, dropped: string[] | undefined): Record<string, unknown> {
+/**
+ * `providerOptions` without the fields out of the key. A namespace left empty
+ * by that is left out (and `undefined` returned when nothing is left), so a
+ * call whose only OpenAI options are `user` or `metadata` shares the entry of
+ * a call without provider options: the provider reads both alike.
+ */
+function keyProviderOptions(providerOptions: Record<string, unknown>, dropped: string[] | undefined): Record<string, unknown> | undefined {
   const kept: Record<string, unknown> = {};
+  let emptied = false;
   for (const namespace in providerOptions) {
     const out = Object.hasOwn(PROVIDER_OPTIONS_OUT_OF_KEY, namespace) ? PROVIDER_OPTIONS_OUT_OF_KEY[namespace] : undefined;
     const options = providerOptions[namespace];
@@ -52,14 +60,19 @@ function keyProviderOptions(providerOptions: Record<string, unknown>, dropped: s
       continue;
     }
     const inner: Record<string, unknown> = {};
+    let innerDropped = false;
     for (const name in options as Record<string, unknown>) {
       const value = (options as Record<string, unknown>)[name];
       if (!out.has(name)) inner[name] = value;
-      else if (value !== undefined) dropped?.push(`providerOptions.${namespace}.${name}`);
+      else if (value !== undefined) {
+        dropped?.push(`providerOptions.${namespace}.${name}`);
+        innerDropped = true;
+      }
     }
-    kept[namespace] = inner;
+    if (innerDropped && Object.keys(inner).length === 0) emptied = true;
+    else kept[namespace] = inner;
   }
-  return kept;
+  return emptied && Object.keys(kept).length === 0 ? undefined : kept;
 }
 
 /** The key input of one language model call: `doGenerate` and `doStream` answers are separate entries. */

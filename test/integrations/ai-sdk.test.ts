@@ -377,6 +377,15 @@ for (const major of majors) {
         expect(model.doGenerateCalls).toHaveLength(1);
       });
 
+      it('answers a call whose only provider options are identity fields from the entry of a call without any', async () => {
+        const model = streamingModel(major);
+        const wrapped = ai.wrapLanguageModel({ model, middleware: major.middleware({ cache: cache() }) });
+        await wrapped.doGenerate({ prompt });
+        const hit = await wrapped.doGenerate({ prompt, providerOptions: { openai: { user: 'alice', metadata: { run: '1' } } } });
+        expect(hit.providerMetadata?.cachekit).toMatchObject({ hit: true });
+        expect(model.doGenerateCalls).toHaveLength(1);
+      });
+
       const changes: [string, Record<string, unknown>][] = [
         ['a setting', { temperature: 0.7 }],
         ['an OpenAI option that changes the answer', { providerOptions: { openai: { reasoningEffort: 'high' } } }],
@@ -442,7 +451,7 @@ for (const major of majors) {
         const explained = await explainKey(middleware, { model, params });
         expect(explained.key).toBe(key);
         expect(explained.dropped).toEqual(['params.headers', 'params.providerOptions.openai.user']);
-        expect(explained.hashed).toEqual({ provider: 'mock-provider', modelId: 'mock-model-id', type: 'generate', params: { prompt, temperature: 0, providerOptions: { openai: {} } } });
+        expect(explained.hashed).toEqual({ provider: 'mock-provider', modelId: 'mock-model-id', type: 'generate', params: { prompt, temperature: 0 } });
         expect((await explainKey(middleware, { model, params, type: 'stream' })).key).not.toBe(key);
       });
     });
