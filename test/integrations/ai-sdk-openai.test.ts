@@ -96,6 +96,21 @@ for (const major of majors) {
       });
     }
 
+    it('never stores a stream whose call was aborted half-way', async () => {
+      const { model } = setup();
+      const held = server.holdNextStream();
+      const controller = new AbortController();
+      const aborted = ai.streamText({ model, prompt: 'What is AI?', abortSignal: controller.signal, onError: () => {} });
+      const reading = aborted.consumeStream();
+      while (held.eventsSent() === 0) await settled();
+      controller.abort();
+      held.release();
+      await reading;
+      await settled();
+      await ai.streamText({ model, prompt: 'What is AI?' }).text;
+      expect(server.calls('chat/completions')).toBe(2);
+    });
+
     it('lets an upstream error reach generateText and caches nothing', async () => {
       const { model } = setup();
       server.failNext('chat/completions');
