@@ -1,2 +1,6 @@
-// cachekit/ai-sdk: being written (issue 12).
-export {};
+// cachekit/ai-sdk: the Vercel AI SDK's language model middleware and a cached embedding model.
+export { cacheMiddleware, cacheMiddlewareV3, type CacheMiddlewareOptions, type MiddlewareCall } from './cache-middleware.js';
+export { OPTIONS_OUT_OF_KEY, PROVIDER_OPTIONS_OUT_OF_KEY } from './call-key.js';
+export { cachedEmbeddingModel, type CachedEmbeddingModelOptions } from './embedding-model.js';
+export type { HitMark } from './stored-parts.js';
+export { cacheStats, explainKey, withCacheControl, type CacheControl, type KeyExplanation, type WrapperStats } from '../../src/llm/engine.js';

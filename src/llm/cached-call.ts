@@ -245,8 +245,12 @@ export function produce<T>(site: CallSite<unknown>, plan: CallPlan, key: string,
 
 /** One cached call: how a miss is answered (see `Miss`) and how a hit is. */
 export interface CachedCall<T> extends Miss<T> {
-  /** The answer for a hit, from what was stored. Default: the stored value itself. */
-  hit?: ((stored: unknown) => T) | undefined;
+  /**
+   * The answer for a hit, from what was stored. `entry` is the whole stored
+   * envelope (`storedAt`, `durationMs`, `tokens`), for an integration that
+   * tells the caller when its answer was made. Default: the stored value itself.
+   */
+  hit?: ((stored: unknown, entry: StoredResult) => T) | undefined;
 }
 
 /**
@@ -269,7 +273,7 @@ export function cachedCall<T>(site: CallSite<unknown>, key: string, call: Cached
   }
   const fromStore = call.hit;
   return readThen(site, plan, key, (stored) => {
-    if (stored) return fromStore ? fromStore(stored.value) : (stored.value as T);
+    if (stored) return fromStore ? fromStore(stored.value, stored) : (stored.value as T);
     return produce(site, plan, key, call);
   });
 }

@@ -5,6 +5,8 @@ export interface RecordedStream<C = unknown> {
   chunks: C[];
   /** The usage upstream reported in the stream, so a hit can count the tokens it saved. */
   usage?: unknown;
+  /** What the integration keeps beside the chunks (an SDK's response headers), see `StreamShape.meta`. */
+  meta?: unknown;
 }
 
 /** How one integration tells a whole streamed answer from a cut one, and finds its usage. */
@@ -17,6 +19,12 @@ export interface StreamShape<C> {
   complete: (chunks: readonly C[]) => boolean;
   /** The usage the chunks report, if any. */
   usage?: ((chunks: readonly C[]) => unknown) | undefined;
+  /**
+   * What is stored beside the chunks and handed back on a hit as the
+   * recording's `meta`: what the SDK returned with the stream rather than in
+   * it (the AI SDK's request body and response headers). Default: nothing.
+   */
+  meta?: (() => unknown) | undefined;
 }
 
 /**
@@ -43,7 +51,9 @@ export async function* recordChunks<C>(
   }
   if (aborted() || !shape.complete(chunks)) return;
   const usage = shape.usage?.(chunks);
+  const meta = shape.meta?.();
   const recorded: RecordedStream<C> = usage === undefined ? { chunks } : { chunks, usage };
+  if (meta !== undefined) recorded.meta = meta;
   storeResult(site, plan, key, recorded, performance.now() - started);
 }
 
