@@ -1,4 +1,4 @@
-import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from './types.js';
+import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions, StatsOptions } from './types.js';
 
 // The guide's free functions, each a thin wrapper over the `Cache` contract.
 
@@ -36,6 +36,6 @@ export function validateCache(cache: Cache): Promise<boolean> {
   return cache.validate();
 }
 
-export function getCacheStats(cache: Cache, options?: ScopeOptions): Promise<CacheStats> {
+export function getCacheStats(cache: Cache, options?: StatsOptions): Promise<CacheStats> {
   return cache.stats(options);
 }

@@ -1,6 +1,6 @@
 import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
-import { cachedCall, createCallSite, type CallSite } from './cached-call.js';
+import { cachedCall, countBypass, createCallSite, type CallSite } from './cached-call.js';
 import { emptyWrapperStats } from './entry.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { identityOf } from './identity.js';
@@ -130,7 +130,7 @@ function cachedMethod(method: AnyMethod, name: string, knownClass: string | unde
       if (error instanceof CacheError && error.errorType === 'validation') throw error;
       // An argument the key cannot encode, or a key function that threw: uncached, never failed.
       if (!(error instanceof CacheError)) stats.errors++;
-      stats.bypasses++;
+      countBypass(stats);
       return method.apply(this, args);
     }
     return cachedCall(site, key, { upstream: async () => method.apply(this, args) });

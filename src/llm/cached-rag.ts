@@ -1,6 +1,6 @@
 import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
-import { cachedCall, createCallSite } from './cached-call.js';
+import { cachedCall, countBypass, createCallSite } from './cached-call.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { checkSiteOptions, optionNames } from './options.js';
 import { namespacedKey } from './request-key.js';
@@ -84,7 +84,7 @@ export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions
       } catch (error) {
         if (error instanceof CacheError && error.errorType === 'validation') throw error;
         site.stats.errors++;
-        site.stats.bypasses++;
+        countBypass(site.stats);
         return upstream();
       }
       let key: string;
@@ -94,7 +94,7 @@ export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions
         if (error instanceof CacheError && error.errorType === 'validation') throw error;
         // An argument the key cannot encode, or a key function that threw: uncached, never failed.
         if (!(error instanceof CacheError)) site.stats.errors++;
-        site.stats.bypasses++;
+        countBypass(site.stats);
         return upstream();
       }
       return cachedCall(site, key, { upstream });

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CacheError } from '../core/errors.js';
 import { MAX_TTL_SECONDS } from '../core/keys.js';
 import type { Cache, ScopeOptions } from '../core/types.js';
-import { createCallSite, failOpen, isStored, joinFlight, planCall, readThen, storeResult, type CallPlan, type CallSite } from './cached-call.js';
+import { countBypass, createCallSite, failOpen, isStored, joinFlight, planCall, readThen, storeResult, type CallPlan, type CallSite } from './cached-call.js';
 import type { StoredResult } from './entry.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { checkNamespace, checkSiteOptions, optionNames } from './options.js';
@@ -118,7 +118,7 @@ export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<
     const plan = planCall(site);
     const key = keyOf(args);
     if (key === undefined || plan.control?.bypass) {
-      site.stats.bypasses++;
+      countBypass(site.stats);
       return task();
     }
     const joined = joinFlight<R>(site, plan, key);

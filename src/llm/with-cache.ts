@@ -1,6 +1,6 @@
 import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
-import { cachedCall, createCallSite, type CallSite } from './cached-call.js';
+import { cachedCall, countBypass, createCallSite, type CallSite } from './cached-call.js';
 import { emptyWrapperStats, type WrapperStats } from './entry.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { identityOf } from './identity.js';
@@ -157,7 +157,7 @@ const warned = new WeakSet<AnyFunction>();
 // A function that is not async but returned a Promise is left uncached: say so once, not per call.
 function passedThrough(stats: WrapperStats, fn: AnyFunction, name: PropertyKey, result: unknown): unknown {
   if (result !== null && (typeof result === 'object' || typeof result === 'function') && typeof (result as { then?: unknown }).then === 'function') {
-    stats.bypasses++;
+    countBypass(stats);
     if (!warned.has(fn)) {
       warned.add(fn);
       process.emitWarning(
@@ -254,7 +254,7 @@ class Wrapper {
       const upstream = async () => fn.apply(self, args);
       const key = wrapper.keyOf(path, owner, args, namespace);
       if (key === undefined) {
-        site.stats.bypasses++;
+        countBypass(site.stats);
         return upstream();
       }
       // A caller's abort signal must end only its own call: no flight is shared with it.
