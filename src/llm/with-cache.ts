@@ -237,6 +237,7 @@ class Wrapper {
           tenantId,
           shouldCache: shouldCache && ((result: unknown) => shouldCache(result, path)),
           countTokens: countTokens && ((result: unknown) => countTokens(result, path)),
+          namespace: this.options.namespace ?? path,
         },
         { stats: this.stats, flights: this.flights },
       );
