@@ -9,6 +9,12 @@ import { keyParams, optionsChangeRequest, PARAMS_OUT_OF_KEY, providerIdentity, t
 import { answerCopies, fromCache, sdkPromise, type Answer } from './sdk-promise.js';
 import { recordStream, replayStream } from './stream-replay.js';
 
+/**
+ * Options of `cachedOpenAI`.
+ *
+ * @example
+ * const openai = cachedOpenAI(new OpenAI(), { cache, ttl: 3600, tenantId: 'acme' });
+ */
 export interface CachedOpenAIOptions {
   /** Where answers are stored. Required. */
   cache: Cache;

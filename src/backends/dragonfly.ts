@@ -9,6 +9,12 @@ import { CounterSet, toStats, type Measured } from '../core/stats.js';
 import type { BatchEntries, Cache, CacheStats, EntryInfo, ScopeOptions, SetOptions, StatsOptions } from '../core/types.js';
 import { Deadlines } from './deadlines.js';
 
+/**
+ * Options of `createDragonflyCache`.
+ *
+ * @example
+ * const cache = await createDragonflyCache({ url: process.env.REDIS_URL, keyPrefix: 'myapp', commandTimeout: 300, logger: console });
+ */
 export interface DragonflyCacheOptions {
   /** Server host, a non-empty string. Default `127.0.0.1`. Ignored when `url` or `client` is given. */
   host?: string;

@@ -4,6 +4,12 @@ import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, checkStatsO
 import { checkOptions, describeValue, optionNames } from '../core/options.js';
 import type { BatchEntries, Cache, CacheStats, EntryInfo, ScopeOptions, SetOptions, StatsOptions } from '../core/types.js';
 
+/**
+ * Options of `createFallbackCache`.
+ *
+ * @example
+ * const cache = createFallbackCache({ primary: () => createDragonflyCache({ url }), fallback: createMemoryCache(), logger: console });
+ */
 export interface FallbackCacheOptions {
   /**
    * The cache used while it works, typically a Dragonfly cache, or a function
@@ -40,9 +46,17 @@ export interface FallbackCacheOptions {
   logger?: CacheLogger;
 }
 
+/** The breaker: `closed` (the primary answers), `open` (the fallback answers), `half-open` (one probe call tries the primary). */
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
+/**
+ * What `circuit()` answers.
+ *
+ * @example
+ * if (cache.circuit().state !== 'closed') metrics.gauge('cache.degraded', 1);
+ */
 export interface CircuitStats {
+  /** Where calls go now (see `CircuitState`). */
   state: CircuitState;
   /** Connection/timeout failures of the primary since its last success. */
   consecutiveFailures: number;

@@ -8,6 +8,12 @@ import { decode, encode } from '../core/serialization.js';
 import { CounterSet, toStats, type Measured } from '../core/stats.js';
 import type { BatchEntries, Cache, CacheStats, EntryInfo, ScopeOptions, SetOptions, StatsOptions } from '../core/types.js';
 
+/**
+ * Options of `createMemoryCache`.
+ *
+ * @example
+ * const cache = createMemoryCache({ maxSize: 50_000, maxBytes: 256 * 1024 * 1024, defaultTtl: 300 });
+ */
 export interface MemoryCacheOptions {
   /** TTL applied when a `set` gives none, in seconds; `Infinity` or omitted: entries never expire. */
   defaultTtl?: number;

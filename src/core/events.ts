@@ -28,6 +28,7 @@ export type CacheEventType = (typeof CACHE_EVENT_TYPES)[number];
 
 /** What every event carries; fields that do not apply are absent. */
 export interface CacheEvent<E extends CacheEventType = CacheEventType> {
+  /** Which event this is (see `CacheEventType`). */
   type: E;
   /** Who emitted it: a cache's `kind` (`'memory'`, `'dragonfly'`, `'fallback'`, ...) or `'llm'` for a wrapper. */
   source: string;
@@ -88,9 +89,13 @@ export interface CacheEvents {
  * when it is back, `debug` for each failed reconnection attempt in between.
  */
 export interface CacheLogger {
+  /** Not used by cachekit today; required so any standard logger fits as is. */
   error(message: string, ...rest: unknown[]): unknown;
+  /** A link failed or dropped, a breaker opened. */
   warn(message: string, ...rest: unknown[]): unknown;
+  /** A link came back, a breaker closed. */
   info(message: string, ...rest: unknown[]): unknown;
+  /** Each failed reconnection attempt during an outage. */
   debug(message: string, ...rest: unknown[]): unknown;
 }
 

@@ -42,6 +42,12 @@ export interface EntryInfo {
 /** What `setMany` / `batchCacheSet` accept: a record, a Map, or any iterable of `[key, value]` pairs. */
 export type BatchEntries = Record<string, unknown> | Map<string, unknown> | Iterable<readonly [string, unknown]>;
 
+/**
+ * What `stats()` answers: this cache object's counters and the scope's size.
+ *
+ * @example
+ * const { hits, misses, hitRate, size, sizeMethod, sizeMargin } = await cache.stats();
+ */
 export interface CacheStats {
   /** Gets (single or batched, per key) that found a live entry. */
   hits: number;

@@ -7,11 +7,24 @@ import { namespacedKey } from './request-key.js';
 import { registerStats } from './wrapper-stats.js';
 
 // `any` in parameter position so RAG objects with their own option types fit.
-type QueryFn = (question: any, ...rest: any[]) => Promise<unknown>;
+/** A RAG query function: a question (and anything else) in, a Promise of an answer out. */
+export type QueryFn = (question: any, ...rest: any[]) => Promise<unknown>;
 
 /** What `cachedRag` wraps: an object with an async `query(question, options?)`, or such a function itself. */
-export type RagTarget = QueryFn | { query: QueryFn };
+/** What `cachedRag` wraps: a query function, or an object with a `query` method. */
+export type RagTarget =
+  | QueryFn
+  | {
+      /** The object's query method. */
+      query: QueryFn;
+    };
 
+/**
+ * Options of `cachedRag`.
+ *
+ * @example
+ * const ask = cachedRag(rag, { cache, namespace: 'docs', corpusVersion: () => index.version, ttl: 3600 });
+ */
 export interface CachedRagOptions {
   /** Where answers are stored. Required. */
   cache: Cache;

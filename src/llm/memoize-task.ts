@@ -11,6 +11,12 @@ import { namespacedKey } from './request-key.js';
 import type { Hold } from './single-flight.js';
 import { registerStats } from './wrapper-stats.js';
 
+/**
+ * Options of `memoizeTask`.
+ *
+ * @example
+ * const summarize = memoizeTask(summarizeDocument, { cache, version: 'v3', ttl: 86_400 });
+ */
 export interface MemoizeTaskOptions<A extends unknown[], R> {
   /** Where results and locks are stored. Required. On Dragonfly, identical calls run once across processes. */
   cache: Cache;

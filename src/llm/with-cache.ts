@@ -9,6 +9,12 @@ import { namespacedKey } from './request-key.js';
 import { SingleFlight } from './single-flight.js';
 import { registerStats } from './wrapper-stats.js';
 
+/**
+ * Options of `withCache`.
+ *
+ * @example
+ * const gw = withCache(gateway, { cache, ttl: 3600, methods: ['generate'], tenantId: 'acme' });
+ */
 export interface WithCacheOptions {
   /** Where results are stored. Required. */
   cache: Cache;

@@ -1,3 +1,9 @@
+/**
+ * OpenTelemetry metrics of caches and wrappers (`recordMetrics`), through `@opentelemetry/api`.
+ *
+ * @packageDocumentation
+ * @module cachekit/opentelemetry
+ */
 import { metrics, type Attributes, type Meter } from '@opentelemetry/api';
 import { CacheError } from '../core/errors.js';
 import type { CacheEvent, CacheEventListener, CacheEvents, CacheEventType } from '../core/events.js';

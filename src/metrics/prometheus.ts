@@ -1,3 +1,9 @@
+/**
+ * Prometheus text exposition of caches and wrappers (`prometheusMetrics`), no dependency.
+ *
+ * @packageDocumentation
+ * @module cachekit/prometheus
+ */
 import { CacheError } from '../core/errors.js';
 import { describeValue } from '../core/options.js';
 import type { Cache, CacheStats } from '../core/types.js';
