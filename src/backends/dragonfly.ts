@@ -333,6 +333,9 @@ function isWrongType(error: unknown): boolean {
 const SERVER_POLL_MS = 5000;
 // Keys sampled per node by the bounded `stats()` estimate (see `estimate`).
 const STATS_SAMPLE = 1000;
+const STATS_PAGES = 10;
+// A node with at most this many keys is counted exactly (at most 20 SCAN pages), a larger one sampled.
+const COUNT_UP_TO = 20_000;
 // z for a two-sided 99% interval.
 const Z99 = 2.576;
 
@@ -846,12 +849,12 @@ class DragonflyCache implements Cache {
   /**
    * The keys under `prefix` and their bytes, estimated from a sample in
    * bounded time. Per node: DBSIZE, then SCAN from cursor 0 without MATCH
-   * until 1 000 keys came back (SCAN walks the hash table in bucket order,
+   * until 1 000 keys came back, at most 10 pages (SCAN walks the hash table in bucket order,
    * so the keys it returns first are a sample that does not depend on their
    * names), then MEMORY USAGE of the sampled keys under `prefix`. The share
    * of the sample under the prefix times DBSIZE is `size`; their mean bytes
-   * times `size` is `memoryMb`. A node with no more keys than the sample
-   * is counted whole, exactly. The margin is the 99% Wilson interval of the
+   * times `size` is `memoryMb`. A node with at most 20 000 keys is counted
+   * exactly instead (at most 20 SCAN pages), as is one the sample covered whole. The margin is the 99% Wilson interval of the
    * share (99 estimates in 100 are within it), times DBSIZE, summed over the
    * nodes: at most 4.1% of DBSIZE (share 1/2, 1 000 keys), 0.7% when the
    * prefix holds none or all of the keys. A scope that is a small share of
@@ -866,13 +869,23 @@ class DragonflyCache implements Cache {
     for (const node of this.nodes()) {
       const total = await this.deadlines.bound(node.dbsize());
       if (total === 0) continue;
+      if (total <= COUNT_UP_TO) {
+        // Small enough to count in a few pages: exact, and still bounded.
+        const counted = await this.measureNode(node, `${prefix}*`);
+        size += counted.size;
+        bytes += counted.bytes;
+        continue;
+      }
       const sample: string[] = [];
       let cursor = '0';
+      let pages = 0;
+      // A sparse table (many empty buckets) answers fewer keys per page: the page count is capped too.
       do {
         const [next, raws] = await this.deadlines.bound(node.scan(cursor, 'COUNT', STATS_SAMPLE));
         cursor = next;
+        pages++;
         for (const raw of raws) sample.push(raw);
-      } while (cursor !== '0' && sample.length < STATS_SAMPLE);
+      } while (cursor !== '0' && sample.length < STATS_SAMPLE && pages < STATS_PAGES);
       const whole = cursor === '0';
       const matched = sample.filter((raw) => raw.startsWith(prefix));
       let matchedBytes = 0;
@@ -894,6 +907,11 @@ class DragonflyCache implements Cache {
       }
       estimated = true;
       const n = sample.length;
+      if (n === 0) {
+        // Nothing came back within the page cap: no basis for a share, only the bound.
+        margin += total;
+        continue;
+      }
       const share = live / n;
       const nodeSize = Math.round(share * total);
       size += nodeSize;
@@ -908,23 +926,32 @@ class DragonflyCache implements Cache {
     let size = 0;
     let bytes = 0;
     for (const node of this.nodes()) {
-      let cursor = '0';
-      do {
-        const [next, raws] = await this.deadlines.bound(node.scan(cursor, 'MATCH', match, 'COUNT', CHUNK));
-        cursor = next;
-        if (raws.length === 0) continue;
-        const pipeline = node.pipeline();
-        for (const raw of raws) pipeline.memory('USAGE', raw);
-        for (const [error, usage] of (await this.deadlines.bound(pipeline.exec())) ?? []) {
-          // A key that expired since the scan answers nil: it is not counted.
-          if (!error && typeof usage === 'number') {
-            size++;
-            bytes += usage;
-          }
-        }
-      } while (cursor !== '0');
+      const counted = await this.measureNode(node, match);
+      size += counted.size;
+      bytes += counted.bytes;
     }
     return { size, bytes, method: 'counted', margin: 0 };
+  }
+
+  private async measureNode(node: Redis, match: string): Promise<{ size: number; bytes: number }> {
+    let size = 0;
+    let bytes = 0;
+    let cursor = '0';
+    do {
+      const [next, raws] = await this.deadlines.bound(node.scan(cursor, 'MATCH', match, 'COUNT', CHUNK));
+      cursor = next;
+      if (raws.length === 0) continue;
+      const pipeline = node.pipeline();
+      for (const raw of raws) pipeline.memory('USAGE', raw);
+      for (const [error, usage] of (await this.deadlines.bound(pipeline.exec())) ?? []) {
+        // A key that expired since the scan answers nil: it is not counted.
+        if (!error && typeof usage === 'number') {
+          size++;
+          bytes += usage;
+        }
+      }
+    } while (cursor !== '0');
+    return { size, bytes };
   }
 
   private async serverCounters(): Promise<{ evictions: number; expirations: number }> {

@@ -117,6 +117,24 @@ describeWith('redis-server')('Dragonfly cache events and logger', () => {
   }, 30_000);
 });
 
+describeWith('redis-server')('Dragonfly evict and expire events', () => {
+  it("emit the server's evictions and expirations, read every 5 s while someone listens, as counts", async () => {
+    const server = await RedisServer.start({ maxmemory: 4 * 1024 * 1024, maxmemoryPolicy: 'allkeys-lru' });
+    const cache = await createDragonflyCache({ url: server.url, commandTimeout: 2000 });
+    const seen = collect(cache, ['evict', 'expire']);
+    await sleep(200);
+    await cache.setMany(Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`short:${i}`, i])), { ttl: 0.05 });
+    for (let i = 0; i < 8; i++) await cache.setMany(Object.fromEntries(Array.from({ length: 1000 }, (_, j) => [`big:${i}:${j}`, 'x'.repeat(1024)])));
+    for (let i = 0; i < 80 && !(seen.some((e) => e.type === 'evict') && seen.some((e) => e.type === 'expire')); i++) await sleep(100);
+    const evicted = seen.filter((e) => e.type === 'evict').reduce((n, e) => n + e.count, 0);
+    expect(evicted).toBeGreaterThan(0);
+    expect(seen.find((e) => e.type === 'expire')).toMatchObject({ source: 'dragonfly', operation: 'server', key: undefined });
+    expect(evicted).toBeLessThanOrEqual((await cache.stats()).evictions);
+    await cache.close();
+    await server.stop();
+  }, 30_000);
+});
+
 /** The guide's gateway, small. */
 class Gateway {
   model = 'gpt-4o-mini';
