@@ -9,10 +9,17 @@ export const entries = {
   'ai-sdk': 'integrations/ai-sdk/index.ts',
   langchain: 'integrations/langchain/index.ts',
   keyv: 'integrations/keyv/index.ts',
+  opentelemetry: 'src/metrics/opentelemetry.ts',
+  prometheus: 'src/metrics/prometheus.ts',
+};
+
+// The `cachekit` command (package.json `bin`): built with the library, not a sub-path export.
+export const binEntries = {
+  cli: 'src/cli/main.ts',
 };
 
 export default defineConfig({
-  entry: entries,
+  entry: { ...entries, ...binEntries },
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

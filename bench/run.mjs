@@ -17,13 +17,50 @@ const only = onlyArg
   ? (onlyArg.includes('=') ? onlyArg.split('=')[1] : args[args.indexOf(onlyArg) + 1]).split(',').map(Number)
   : undefined;
 
-const ck = await import(pathToFileURL(join(here, '..', 'dist', 'index.js')).href);
-let ckOpenAI;
+// --listen: every cache and cachedOpenAI client the workloads make gets a listener on every
+// event (a counter), to measure what events cost on the hot path against a run without it.
+const listen = args.includes('--listen');
+
+const built = await import(pathToFileURL(join(here, '..', 'dist', 'index.js')).href);
+let builtOpenAI;
 try {
-  ckOpenAI = await import(pathToFileURL(join(here, '..', 'dist', 'openai.js')).href);
+  builtOpenAI = await import(pathToFileURL(join(here, '..', 'dist', 'openai.js')).href);
 } catch {
-  ckOpenAI = undefined;
+  builtOpenAI = undefined;
 }
+let heard = 0;
+const onEvery = (target, skip = []) => {
+  for (const type of built.CACHE_EVENT_TYPES) if (!skip.includes(type)) target.on(type, () => void heard++);
+};
+const ck = listen
+  ? {
+      ...built,
+      createMemoryCache: (...a) => {
+        const cache = built.createMemoryCache(...a);
+        onEvery(cache);
+        return cache;
+      },
+      createDragonflyCache: async (...a) => {
+        const cache = await built.createDragonflyCache(...a);
+        // Not evict/expire: on Dragonfly they poll INFO every 5 s, off the hot path, and the
+        // workloads starve the event loop for seconds (memory blocks that never yield), so a
+        // poll's reply waits past ioredis's socketTimeout and the connection is dropped.
+        onEvery(cache, ['evict', 'expire']);
+        return cache;
+      },
+    }
+  : built;
+const ckOpenAI =
+  listen && builtOpenAI
+    ? {
+        ...builtOpenAI,
+        cachedOpenAI: (...a) => {
+          const client = builtOpenAI.cachedOpenAI(...a);
+          onEvery(builtOpenAI.cacheEvents(client));
+          return client;
+        },
+      }
+    : builtOpenAI;
 
 const files = [
   '1-memory.mjs',
@@ -93,6 +130,8 @@ const machine = {
   node: process.version,
   redis: redis?.version ?? redisCliVersion(),
   quick,
+  listen,
+  eventsHeard: heard,
   seconds: (Date.now() - started) / 1000,
 };
 writeFileSync(join(here, 'results.json'), JSON.stringify({ machine, results }, null, 2) + '\n');
@@ -111,7 +150,7 @@ if (proposals.length > 0) {
   for (const c of proposals) console.log(row(c));
 }
 console.log(
-  `\n${machine.date} · ${machine.cpus} cores (${machine.cpuModel}) · Node ${machine.node} · Redis ${machine.redis} · ${machine.command} · ${machine.seconds.toFixed(0)} s`,
+  `\n${listen ? `listeners on every event: ${heard} events heard · ` : ''}${machine.date} · ${machine.cpus} cores (${machine.cpuModel}) · Node ${machine.node} · Redis ${machine.redis} · ${machine.command} · ${machine.seconds.toFixed(0)} s`,
 );
 
 function redisCliVersion() {

@@ -1,5 +1,12 @@
-export type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from './core/types.js';
-export { CACHE_ERROR_TYPES, CacheError, DragonflyConnectionError, type CacheErrorType } from './core/errors.js';
+/**
+ * The caching core (memory, Dragonfly/Redis and fallback caches behind one `Cache` contract, events, stats) and the LLM middleware (`requestKey`, `withCache`, `cachedRag`, `@Cached`, `memoizeTask`).
+ *
+ * @packageDocumentation
+ * @module cachekit
+ */
+export type { BatchEntries, Cache, CacheStats, EntryInfo, ScopeOptions, SetOptions, StatsOptions } from './core/types.js';
+export { CACHE_EVENT_TYPES, type CacheEvent, type CacheEventListener, type CacheEvents, type CacheEventType, type CacheLogger } from './core/events.js';
+export { CACHE_ERROR_TYPES, CacheError, DragonflyConnectionError, type CacheErrorOptions, type CacheErrorType } from './core/errors.js';
 export { MAX_KEY_LENGTH, MAX_PATTERN_LENGTH, MAX_TENANT_LENGTH, MAX_TTL_SECONDS } from './core/keys.js';
 export { MAX_TRACKED_TENANTS } from './core/stats.js';
 export {
@@ -20,8 +27,9 @@ export { explainKey, type KeyExplanation } from './llm/explain-key.js';
 export { withCacheControl, type CacheControl } from './llm/cache-control.js';
 export type { WrapperStats } from './llm/entry.js';
 export { cacheStats } from './llm/wrapper-stats.js';
+export { cacheEvents } from './llm/wrapper-events.js';
 export { withCache, type WithCacheOptions } from './llm/with-cache.js';
 export { IDENTITY_FIELDS } from './llm/identity.js';
-export { cachedRag, type CachedRagOptions, type RagTarget } from './llm/cached-rag.js';
-export { Cached, type CachedDecorator, type CachedOptions } from './llm/cached-decorator.js';
+export { cachedRag, type CachedRagOptions, type QueryFn, type RagTarget } from './llm/cached-rag.js';
+export { Cached, type AsyncMethod, type CachedDecorator, type CachedOptions } from './llm/cached-decorator.js';
 export { memoizeTask, taskMetadata, type MemoizeTaskOptions, type TaskMetadata } from './llm/memoize-task.js';

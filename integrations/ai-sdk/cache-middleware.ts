@@ -5,6 +5,7 @@ import {
   cachedCall,
   checkSiteOptions,
   copiesByEncoding,
+  countBypass,
   createCallSite,
   isRecording,
   namespacedKey,
@@ -120,6 +121,7 @@ function createMiddleware(where: string, options: CacheMiddlewareOptions, specif
       cache: options.cache,
       ttl: options.ttl,
       tenantId: options.tenantId,
+      namespace,
       shouldCache: (result) => finishedWhole((result as GenerateResult).finishReason) && (user?.(result, { type: 'generate' }) ?? true),
     },
     shared,
@@ -129,6 +131,7 @@ function createMiddleware(where: string, options: CacheMiddlewareOptions, specif
       cache: options.cache,
       ttl: options.ttl,
       tenantId: options.tenantId,
+      namespace,
       shouldCache: user && ((recording) => user((recording as { chunks: unknown[] }).chunks, { type: 'stream' })),
     },
     shared,
@@ -149,7 +152,7 @@ function createMiddleware(where: string, options: CacheMiddlewareOptions, specif
     wrapGenerate({ doGenerate, params, model }: HookArgs): PromiseLike<GenerateResult> {
       const key = keyOf(model, 'generate', params);
       if (key === undefined) {
-        stats.bypasses++;
+        countBypass(stats);
         return doGenerate();
       }
       return cachedCall<GenerateResult>(generateSite, key, {
@@ -171,7 +174,7 @@ function createMiddleware(where: string, options: CacheMiddlewareOptions, specif
       const plan = planCall(streamSite);
       const key = keyOf(model, 'stream', params);
       if (key === undefined || plan.control?.bypass) {
-        stats.bypasses++;
+        countBypass(stats);
         return doStream();
       }
       const stored = await readCached(streamSite, plan, key);

@@ -1,7 +1,18 @@
 import type { EmbeddingModelV3, EmbeddingModelV4 } from '@ai-sdk/provider';
 import { CacheError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
-import { cachedItems, checkSiteOptions, createCallSite, namespacedKey, optionNames, planCall, registerKeyRecipe, registerStats, type KeyRecipe } from '../../src/llm/engine.js';
+import {
+  cachedItems,
+  checkSiteOptions,
+  countBypass,
+  createCallSite,
+  namespacedKey,
+  optionNames,
+  planCall,
+  registerKeyRecipe,
+  registerStats,
+  type KeyRecipe,
+} from '../../src/llm/engine.js';
 import { embeddingKeyInput, keyOptions, type ModelIdentity } from './call-key.js';
 
 export interface CachedEmbeddingModelOptions {
@@ -40,8 +51,8 @@ export function cachedEmbeddingModel<M extends EmbeddingModel>(model: M, options
     throw new CacheError('cachedEmbeddingModel: model must be an AI SDK embedding model (with provider, modelId and doEmbed)', 'validation');
   }
   checkSiteOptions('cachedEmbeddingModel', options, OPTIONS);
-  const site = createCallSite({ cache: options.cache, ttl: options.ttl, tenantId: options.tenantId });
   const namespace = options.namespace ?? 'ai-sdk';
+  const site = createCallSite({ cache: options.cache, ttl: options.ttl, tenantId: options.tenantId, namespace });
   const identity: ModelIdentity = { provider: model.provider, modelId: model.modelId };
   const send = (call: EmbedOptions) => model.doEmbed(call as never) as PromiseLike<EmbedResult>;
 
@@ -61,7 +72,7 @@ export function cachedEmbeddingModel<M extends EmbeddingModel>(model: M, options
       if (!(error instanceof CacheError && error.errorType === 'serialization')) throw error;
     }
     if (keyed === undefined) {
-      site.stats.bypasses++;
+      countBypass(site.stats);
       return send(call);
     }
     const { values, keys } = keyed;

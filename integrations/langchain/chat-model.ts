@@ -10,6 +10,7 @@ import {
   cachedCall,
   checkSiteOptions,
   copiesByEncoding,
+  countBypass,
   createCallSite,
   isRecording,
   namespacedKey,
@@ -85,9 +86,10 @@ export function cachedChatModel<M extends object>(model: M, options: CachedChatM
   if (!isChatModel(model) && !(RunnableBinding.isRunnableBinding(model) && boundModel(model) !== undefined)) {
     throw new CacheError('cachedChatModel: model must be a LangChain chat model (a BaseChatModel) or a RunnableBinding of one', 'validation');
   }
-  const generate = createCallSite({ cache: options.cache, ttl: options.ttl, tenantId: options.tenantId, shouldCache: completedResult, countTokens: resultTokens });
-  const streams = createCallSite({ cache: options.cache, ttl: options.ttl, tenantId: options.tenantId }, { stats: generate.stats, flights: generate.flights });
-  const wrapping: Wrapping = { generate, streams, namespace: options.namespace ?? 'langchain-chat', tenantId: options.tenantId, wrappers: new WeakSet() };
+  const namespace = options.namespace ?? 'langchain-chat';
+  const generate = createCallSite({ cache: options.cache, ttl: options.ttl, tenantId: options.tenantId, namespace, shouldCache: completedResult, countTokens: resultTokens });
+  const streams = createCallSite({ cache: options.cache, ttl: options.ttl, tenantId: options.tenantId, namespace }, { stats: generate.stats, flights: generate.flights });
+  const wrapping: Wrapping = { generate, streams, namespace, tenantId: options.tenantId, wrappers: new WeakSet() };
   return adopt(model, wrapping) as M;
 }
 
@@ -179,7 +181,7 @@ function generate(w: Wrapping, model: BaseChatModel, messages: BaseMessage[], op
   const send = () => (model as unknown as Hooks)._generate(messages, options, runManager);
   const key = keyOf(w, model, 'generate', messages, options);
   if (key === undefined) {
-    w.generate.stats.bypasses++;
+    countBypass(w.generate.stats);
     return send();
   }
   return cachedCall<ChatResult>(w.generate, key, {
@@ -257,7 +259,7 @@ async function* recordedOrLive<C, S>(
   const key = keyOf(w, model, mode, messages, options);
   const plan = planCall(site);
   if (key === undefined || plan.control?.bypass) {
-    site.stats.bypasses++;
+    countBypass(site.stats);
     yield* live();
     return undefined;
   }

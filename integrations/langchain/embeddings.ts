@@ -1,7 +1,18 @@
 import { Embeddings } from '@langchain/core/embeddings';
 import { CacheError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
-import { cachedItems, checkSiteOptions, createCallSite, namespacedKey, optionNames, planCall, registerKeyRecipe, registerStats, type KeyRecipe } from '../../src/llm/engine.js';
+import {
+  cachedItems,
+  checkSiteOptions,
+  countBypass,
+  createCallSite,
+  namespacedKey,
+  optionNames,
+  planCall,
+  registerKeyRecipe,
+  registerStats,
+  type KeyRecipe,
+} from '../../src/llm/engine.js';
 import { baseURLOf } from './key-input.js';
 
 export interface CachedEmbeddingsOptions {
@@ -56,8 +67,8 @@ export function cachedEmbeddings<E extends Embeddings>(embeddings: E, options: C
       throw new CacheError('cachedEmbeddings: identity must be plain data (strings, numbers, objects, arrays)', 'validation');
     }
   }
-  const site = createCallSite({ cache: options.cache, ttl: options.ttl, tenantId: options.tenantId });
   const namespace = options.namespace ?? 'langchain-embeddings';
+  const site = createCallSite({ cache: options.cache, ttl: options.ttl, tenantId: options.tenantId, namespace });
   const inner = embeddings as unknown as EmbedMethods;
   const identity = () => options.identity ?? identityOf(embeddings);
   const itemKey = (kind: Kind, text: string) => ({ embeddings: identity(), kind, text });
@@ -67,7 +78,7 @@ export function cachedEmbeddings<E extends Embeddings>(embeddings: E, options: C
     try {
       keys = texts.map((text) => namespacedKey(itemKey(kind, text), namespace));
     } catch {
-      site.stats.bypasses++;
+      countBypass(site.stats);
       return send(texts);
     }
     const result = await cachedItems<Float32Array | Float64Array, number[][]>(site, planCall(site), {

@@ -4,6 +4,7 @@ import * as crypto from 'node:crypto';
 import type { Cache } from '../../src/core/types.js';
 import {
   checkSiteOptions,
+  countBypass,
   createCallSite,
   namespacedKey,
   optionNames,
@@ -62,8 +63,8 @@ export class LangChainCache extends BaseCache<Generation[]> {
   constructor(options: LangChainCacheOptions) {
     super();
     checkSiteOptions('LangChainCache', options, OPTIONS);
-    this.site = createCallSite({ cache: options.cache, ttl: options.ttl, tenantId: options.tenantId, countTokens: storedTokens });
     this.namespace = options.namespace ?? 'langchain-cache';
+    this.site = createCallSite({ cache: options.cache, ttl: options.ttl, tenantId: options.tenantId, countTokens: storedTokens, namespace: this.namespace });
     registerStats(this, this.site.stats);
     const { tenantId } = options;
     /** `explainKey(langChainCache, prompt, llmString)`. */
@@ -76,7 +77,7 @@ export class LangChainCache extends BaseCache<Generation[]> {
 
   async lookup(prompt: string, llmKey: string): Promise<Generation[] | null> {
     if (PLACEHOLDER.test(prompt)) {
-      this.site.stats.bypasses++;
+      countBypass(this.site.stats);
       return null;
     }
     const key = namespacedKey(keyInput(prompt, llmKey), this.namespace);

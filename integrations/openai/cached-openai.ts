@@ -3,12 +3,18 @@ import type { APIPromise } from 'openai/core/api-promise';
 import type { Stream } from 'openai/core/streaming';
 import { CacheError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
-import { cachedCall, checkSiteOptions, createCallSite, isRecording, namespacedKey, optionNames, planCall, readCached, recordChunks, registerKeyRecipe, registerStats, type CallSite, type KeyRecipe, type StreamShape } from '../../src/llm/engine.js';
+import { cachedCall, checkSiteOptions, countBypass, createCallSite, isRecording, namespacedKey, optionNames, planCall, readCached, recordChunks, registerKeyRecipe, registerStats, type CallSite, type KeyRecipe, type StreamShape } from '../../src/llm/engine.js';
 import { cachedEmbeddings, embeddingItemKeyInput, inputItems } from './embeddings.js';
 import { keyParams, optionsChangeRequest, PARAMS_OUT_OF_KEY, providerIdentity, type OpenAIEndpoint } from './request-params.js';
 import { answerCopies, fromCache, sdkPromise, type Answer } from './sdk-promise.js';
 import { recordStream, replayStream } from './stream-replay.js';
 
+/**
+ * Options of `cachedOpenAI`.
+ *
+ * @example
+ * const openai = cachedOpenAI(new OpenAI(), { cache, ttl: 3600, tenantId: 'acme' });
+ */
 export interface CachedOpenAIOptions {
   /** Where answers are stored. Required. */
   cache: Cache;
@@ -82,6 +88,7 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
         shouldCache:
           user || finished ? (result: unknown) => (finished?.(result) ?? true) && (user?.(result, { endpoint, stream }) ?? true) : undefined,
         countTokens: countTokens && ((result: unknown) => countTokens(result, { endpoint, stream })),
+        namespace,
       },
       shared,
     );
@@ -128,12 +135,13 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
         const key = keyOf(endpoint, stream, params, requestOptions);
         const send = () => original.call(resource, params, requestOptions);
         if (key === undefined) {
-          stats.bypasses++;
+          countBypass(stats);
           return send();
         }
         // A caller's abort signal must not end the call other callers wait on.
         const share = !holdsSignal(requestOptions);
-        return sdkPromise(client, stream ? streamAnswer(client, endpoint, streamed, key, send) : jsonAnswer(json, key, send, share));
+        const model = modelOf(params);
+        return sdkPromise(client, stream ? streamAnswer(client, endpoint, streamed, key, send, model) : jsonAnswer(json, key, send, share, model));
       };
   };
   const explained = (leaf: Leaf, endpoint: OpenAIEndpoint): Leaf => (resource, original) => {
@@ -147,7 +155,7 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
     function create(params: unknown, requestOptions?: unknown): APIPromise<unknown> {
       const send = (body: unknown) => upstream(() => original.call(resource, body, requestOptions));
       if (params === null || typeof params !== 'object' || optionsChangeRequest(requestOptions)) {
-        stats.bypasses++;
+        countBypass(stats);
         return original.call(resource, params, requestOptions);
       }
       const answer = (async (): Promise<Answer<unknown>> => {
@@ -160,7 +168,7 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
           share: !holdsSignal(requestOptions),
         });
         if (cached !== undefined) return cached;
-        stats.bypasses++;
+        countBypass(stats);
         return send(params);
       })();
       return sdkPromise(client, answer);
@@ -182,8 +190,14 @@ async function upstream<T>(send: () => APIPromise<T>): Promise<Answer<T>> {
   return { value: data, response };
 }
 
-function jsonAnswer(site: CallSite<unknown>, key: string, send: () => APIPromise<unknown>, share: boolean): Promise<Answer<unknown>> {
-  return cachedCall<Answer<unknown>>(site, key, { upstream: () => upstream(send), stored: valueOf, copies: answerCopies, hit: fromCache, share });
+function jsonAnswer(site: CallSite<unknown>, key: string, send: () => APIPromise<unknown>, share: boolean, model: string | undefined): Promise<Answer<unknown>> {
+  return cachedCall<Answer<unknown>>(site, key, { upstream: () => upstream(send), stored: valueOf, copies: answerCopies, hit: fromCache, share, model });
+}
+
+/** The request's model, for events and metrics only (never the key: that holds every param). */
+export function modelOf(params: unknown): string | undefined {
+  const model = (params as { model?: unknown } | null)?.model;
+  return typeof model === 'string' ? model : undefined;
 }
 
 function valueOf(answer: Answer<unknown>): unknown {
@@ -196,10 +210,12 @@ async function streamAnswer(
   site: CallSite<unknown>,
   key: string,
   send: () => APIPromise<unknown>,
+  model: string | undefined,
 ): Promise<Answer<Stream<unknown>>> {
   const plan = planCall(site);
+  plan.model = model;
   if (plan.control?.bypass) {
-    site.stats.bypasses++;
+    countBypass(site.stats, key, plan);
     return upstream(send as () => APIPromise<Stream<unknown>>);
   }
   const hit = await readCached(site, plan, key);

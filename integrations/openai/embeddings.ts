@@ -69,7 +69,9 @@ export async function cachedEmbeddings(call: EmbeddingsCall): Promise<Answer<Cre
   } catch {
     return undefined;
   }
-  const result = await cachedItems<StoredEmbedding, Answer<CreateEmbeddingResponse>>(site, planCall(site), {
+  const plan = planCall(site);
+  plan.model = params.model;
+  const result = await cachedItems<StoredEmbedding, Answer<CreateEmbeddingResponse>>(site, plan, {
     keys,
     upstream: async (missing) => {
       const answer = await call.upstream({ ...params, input: missing.map((i) => items[i]) as EmbeddingCreateParams['input'] });

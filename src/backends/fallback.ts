@@ -1,8 +1,15 @@
 import { CacheError } from '../core/errors.js';
-import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, entriesOf, keysOf, scopeOf } from '../core/keys.js';
+import { checkLogger, EventHub, log, type CacheEvent, type CacheEventListener, type CacheEventType, type CacheLogger } from '../core/events.js';
+import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, checkStatsOptions, entriesOf, keysOf, scopeOf } from '../core/keys.js';
 import { checkOptions, describeValue, optionNames } from '../core/options.js';
-import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '../core/types.js';
+import type { BatchEntries, Cache, CacheStats, EntryInfo, ScopeOptions, SetOptions, StatsOptions } from '../core/types.js';
 
+/**
+ * Options of `createFallbackCache`.
+ *
+ * @example
+ * const cache = createFallbackCache({ primary: () => createDragonflyCache({ url }), fallback: createMemoryCache(), logger: console });
+ */
 export interface FallbackCacheOptions {
   /**
    * The cache used while it works, typically a Dragonfly cache, or a function
@@ -31,11 +38,25 @@ export interface FallbackCacheOptions {
    * (Durations follow one rule in cachekit: TTLs in seconds, timeouts and waits in milliseconds.)
    */
   resetTimeout?: number;
+  /**
+   * Where the breaker's changes are logged (console, pino: see `CacheLogger`):
+   * `warn` when the circuit opens, `info` when it closes or the primary
+   * connects. Default: nothing is logged.
+   */
+  logger?: CacheLogger;
 }
 
+/** The breaker: `closed` (the primary answers), `open` (the fallback answers), `half-open` (one probe call tries the primary). */
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
+/**
+ * What `circuit()` answers.
+ *
+ * @example
+ * if (cache.circuit().state !== 'closed') metrics.gauge('cache.degraded', 1);
+ */
 export interface CircuitStats {
+  /** Where calls go now (see `CircuitState`). */
   state: CircuitState;
   /** Connection/timeout failures of the primary since its last success. */
   consecutiveFailures: number;
@@ -66,7 +87,7 @@ export interface FallbackCache extends Cache {
 const MAX_PENDING = 10_000;
 const REPLAY_CONCURRENCY = 100;
 
-const OPTIONS = optionNames<FallbackCacheOptions>({ primary: true, fallback: true, failureThreshold: true, resetTimeout: true });
+const OPTIONS = optionNames<FallbackCacheOptions>({ primary: true, fallback: true, failureThreshold: true, resetTimeout: true, logger: true });
 const WHERE = 'createFallbackCache';
 
 function positive(name: string, value: unknown, fallback: number, integer: boolean): number {
@@ -115,7 +136,8 @@ export function createFallbackCache(options: FallbackCacheOptions): FallbackCach
   if (options.primary === options.fallback) throw new CacheError(`${WHERE}: primary and fallback must be different caches`, 'validation');
   const failureThreshold = positive('failureThreshold', options.failureThreshold, 3, true);
   const resetMs = positive('resetTimeout', options.resetTimeout, 5000, false);
-  return new FallbackCacheImpl(options.primary, options.fallback, failureThreshold, resetMs);
+  const logger = checkLogger(WHERE, options.logger);
+  return new FallbackCacheImpl(options.primary, options.fallback, failureThreshold, resetMs, logger);
 }
 
 type Route = 'primary' | 'probe' | 'fallback';
@@ -140,19 +162,62 @@ class FallbackCacheImpl implements FallbackCache {
   private pendingPatterns: [string | undefined, string][] = [];
   private pendingAll = false;
   private reconciling: Promise<void> | undefined;
+  private readonly events = new EventHub();
+  // The listeners this cache put on its two caches, per type, to hand their events on.
+  private readonly forwarders = new Map<CacheEventType, { primary: CacheEventListener; fallback: CacheEventListener }>();
 
   constructor(
     primary: Cache | PrimaryFactory,
     private readonly fallback: Cache,
     private readonly failureThreshold: number,
     private readonly resetMs: number,
+    private readonly logger: CacheLogger | undefined,
   ) {
+    this.events.onChange = (type, listened) => this.forward(type, listened);
     if (typeof primary === 'function') {
       this.state = 'open';
       this.connect(primary);
     } else {
       this.primary = primary;
     }
+  }
+
+  on<E extends CacheEventType>(type: E, listener: CacheEventListener<E>): this {
+    this.events.on(type, listener);
+    return this;
+  }
+
+  off<E extends CacheEventType>(type: E, listener: CacheEventListener<E>): this {
+    this.events.off(type, listener);
+    return this;
+  }
+
+  /**
+   * The operations' events are the two caches' own, handed on with the tier
+   * that answered (`primary` or `fallback`): subscribed to there while someone
+   * listens here, so a cache nobody listens to builds no events.
+   */
+  private forward(type: CacheEventType, listened: boolean): void {
+    if (type === 'breaker-open' || type === 'breaker-close') return;
+    const existing = this.forwarders.get(type);
+    if (listened && existing === undefined) {
+      const pair = {
+        primary: (event: CacheEvent) => this.events.dispatch({ ...event, tier: 'primary' }),
+        fallback: (event: CacheEvent) => this.events.dispatch({ ...event, tier: 'fallback' }),
+      };
+      this.forwarders.set(type, pair);
+      this.primary?.on(type, pair.primary);
+      this.fallback.on(type, pair.fallback);
+    } else if (!listened && existing !== undefined) {
+      this.forwarders.delete(type);
+      this.primary?.off(type, existing.primary);
+      this.fallback.off(type, existing.fallback);
+    }
+  }
+
+  private breaker(type: 'breaker-open' | 'breaker-close', message: string): void {
+    log(this.logger, type === 'breaker-open' ? 'warn' : 'info', `cachekit: ${message}`);
+    if (this.events.listening) this.events.emit({ type, source: 'fallback', operation: 'circuit', count: 1 });
   }
 
   /** Calls the primary's factory, and again `resetMs` after each failure, until it gives a Cache. */
@@ -174,11 +239,13 @@ class FallbackCacheImpl implements FallbackCache {
           return;
         }
         this.primary = primary;
+        for (const [type, pair] of this.forwarders) primary.on(type, pair.primary);
         this.lastConnectError = undefined;
         // Straight to closed: it just connected. What the fallback answered meanwhile is
         // pending, so the first call replays it before anything reaches the primary.
         this.failures = 0;
         this.state = 'closed';
+        this.breaker('breaker-close', `fallback cache: the primary connected after ${this.connectAttempts} attempt(s); the circuit is closed`);
       })
       .catch((error: unknown) => {
         if (this.closed) return;
@@ -218,15 +285,19 @@ class FallbackCacheImpl implements FallbackCache {
 
   private succeeded(): void {
     this.failures = 0;
+    if (this.state === 'closed') return;
     this.state = 'closed';
+    this.breaker('breaker-close', 'fallback cache: the primary answered again; the circuit is closed');
   }
 
   private failed(route: Route): void {
     this.failures++;
     if (route === 'probe' || (this.state === 'closed' && this.failures >= this.failureThreshold)) {
-      if (route !== 'probe') this.opened++;
+      const opening = route !== 'probe';
+      if (opening) this.opened++;
       this.state = 'open';
       this.openedAt = Date.now();
+      if (opening) this.breaker('breaker-open', `fallback cache: ${this.failures} primary failures in a row; the circuit is open, calls go to the fallback for ${this.resetMs} ms`);
     }
   }
 
@@ -446,9 +517,16 @@ class FallbackCacheImpl implements FallbackCache {
     );
   }
 
-  async stats(options?: ScopeOptions): Promise<CacheStats> {
-    checkScopeOptions('stats', options);
-    return this.run((cache) => cache.stats(options));
+  async inspect(key: string, options?: ScopeOptions): Promise<EntryInfo | undefined> {
+    checkKey(key);
+    checkScopeOptions('inspect', options);
+    return this.run((cache) => cache.inspect(key, options));
+  }
+
+  async stats(options?: StatsOptions): Promise<CacheStats> {
+    checkStatsOptions(options);
+    const stats = await this.run((cache) => cache.stats(options));
+    return { ...stats, listenerErrors: stats.listenerErrors + this.events.listenerErrors };
   }
 
   /**

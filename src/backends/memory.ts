@@ -1,12 +1,19 @@
 import { LRUCache } from 'lru-cache';
 import { CacheError } from '../core/errors.js';
+import { EventHub, type CacheEvent, type CacheEventListener, type CacheEventType } from '../core/events.js';
 import { compileGlob } from '../core/glob.js';
-import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, defaultTtlMs, entriesOf, keysOf, scopeOf, ttlMs } from '../core/keys.js';
+import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, checkStatsOptions, defaultTtlMs, entriesOf, keysOf, scopeOf, ttlMs } from '../core/keys.js';
 import { checkOptions, describeValue, optionNames } from '../core/options.js';
 import { decode, encode } from '../core/serialization.js';
-import { CounterSet, toStats } from '../core/stats.js';
-import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from '../core/types.js';
+import { CounterSet, toStats, type Measured } from '../core/stats.js';
+import type { BatchEntries, Cache, CacheStats, EntryInfo, ScopeOptions, SetOptions, StatsOptions } from '../core/types.js';
 
+/**
+ * Options of `createMemoryCache`.
+ *
+ * @example
+ * const cache = createMemoryCache({ maxSize: 50_000, maxBytes: 256 * 1024 * 1024, defaultTtl: 300 });
+ */
 export interface MemoryCacheOptions {
   /** TTL applied when a `set` gives none, in seconds; `Infinity` or omitted: entries never expire. */
   defaultTtl?: number;
@@ -56,6 +63,7 @@ class MemoryCache implements Cache {
   private readonly maxBytes: number | undefined;
   private readonly byReference: boolean;
   private readonly counters = new CounterSet();
+  private readonly events = new EventHub();
   private closed = false;
 
   constructor(options: MemoryCacheOptions) {
@@ -81,6 +89,8 @@ class MemoryCache implements Cache {
         const scope = scopeOfRaw(key);
         if (reason === 'evict') this.counters.addIfTracked(scope, 'evictions');
         else if (reason === 'expire') this.counters.addIfTracked(scope, 'expirations');
+        else return;
+        if (this.events.listening) this.emit(reason, 'server', key.slice(scope.length), 1, tenantOfScope(scope));
       },
     });
   }
@@ -89,11 +99,32 @@ class MemoryCache implements Cache {
     if (this.closed) throw new CacheError('the cache is closed', 'closed');
   }
 
+  on<E extends CacheEventType>(type: E, listener: CacheEventListener<E>): this {
+    this.events.on(type, listener);
+    return this;
+  }
+
+  off<E extends CacheEventType>(type: E, listener: CacheEventListener<E>): this {
+    this.events.off(type, listener);
+    return this;
+  }
+
+  /** Queues an event; only called when `this.events.listening`. */
+  private emit(type: CacheEventType, operation: string, key: string | undefined, count: number, tenantId: string | undefined, durationMs?: number): void {
+    const event: CacheEvent = { type, source: 'memory', operation, key, count, tenantId };
+    if (durationMs !== undefined) event.durationMs = durationMs;
+    this.events.emit(event);
+  }
+
   async get<T>(key: string, options?: ScopeOptions): Promise<T | undefined> {
     this.open();
     checkKey(key);
     checkScopeOptions('get', options);
-    return this.read(localScope(options?.tenantId), key) as T | undefined;
+    if (!this.events.listening) return this.read(localScope(options?.tenantId), key) as T | undefined;
+    const started = performance.now();
+    const value = this.read(localScope(options?.tenantId), key);
+    this.emit(value === undefined ? 'miss' : 'hit', 'get', key, 1, options?.tenantId, performance.now() - started);
+    return value as T | undefined;
   }
 
   private read(scope: string, key: string): unknown {
@@ -113,7 +144,11 @@ class MemoryCache implements Cache {
     checkSetOptions('set', options);
     const scope = localScope(options?.tenantId);
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
-    return this.write(scope + key, value, encode(value), ttl);
+    if (!this.events.listening) return this.write(scope + key, value, encode(value), ttl);
+    const started = performance.now();
+    const stored = this.write(scope + key, value, encode(value), ttl);
+    if (stored) this.emit('set', 'set', key, 1, options?.tenantId, performance.now() - started);
+    return stored;
   }
 
   /** Stores the entry; `false` when it alone is larger than `maxBytes` (refused). */
@@ -138,6 +173,7 @@ class MemoryCache implements Cache {
     if (!this.write(scope + key, value, encoded, ttl)) {
       throw new CacheError(`add refused: the entry is larger than maxBytes (${this.maxBytes} bytes)`, 'refused');
     }
+    if (this.events.listening) this.emit('set', 'add', key, 1, options?.tenantId);
     return true;
   }
 
@@ -146,7 +182,9 @@ class MemoryCache implements Cache {
     checkKey(key);
     checkScopeOptions('delete', options);
     const scope = localScope(options?.tenantId);
-    return this.remove(scope, scope + key);
+    const removed = this.remove(scope, scope + key);
+    if (removed && this.events.listening) this.emit('delete', 'delete', key, 1, options?.tenantId);
+    return removed;
   }
 
   private remove(scope: string, raw: string): boolean {
@@ -167,7 +205,9 @@ class MemoryCache implements Cache {
     if (stored === undefined) return false;
     // encode() of a snapshot gives back the text it was parsed from (JSON.stringify output round-trips exactly).
     const have = stored instanceof EncodedText ? stored.text : encode(stored);
-    return have === want && this.remove(scope, scope + key);
+    const removed = have === want && this.remove(scope, scope + key);
+    if (removed && this.events.listening) this.emit('delete', 'deleteIfEquals', key, 1, options?.tenantId);
+    return removed;
   }
 
   async clearPattern(pattern: string, options?: ScopeOptions): Promise<number> {
@@ -182,6 +222,7 @@ class MemoryCache implements Cache {
     }
     let removed = 0;
     for (const raw of doomed) if (this.remove(scope, raw)) removed++;
+    if (removed > 0 && this.events.listening) this.emit('delete', 'clearPattern', undefined, removed, options?.tenantId);
     return removed;
   }
 
@@ -212,11 +253,19 @@ class MemoryCache implements Cache {
     checkScopeOptions('getMany', options);
     const scope = localScope(options?.tenantId);
     const found = new Map<string, T>();
+    const started = this.events.listening ? performance.now() : 0;
     for (const key of list) {
       const value = this.read(scope, key);
       if (value !== undefined) found.set(key, value as T);
     }
+    if (this.events.listening) this.batchRead(list.length, found.size, options?.tenantId, performance.now() - started);
     return found;
+  }
+
+  /** A batch read's events: one `hit` with the hits, one `miss` with the misses; the duration on the first. */
+  private batchRead(keys: number, hits: number, tenantId: string | undefined, durationMs: number): void {
+    if (hits > 0) this.emit('hit', 'getMany', undefined, hits, tenantId, durationMs);
+    if (keys > hits) this.emit('miss', 'getMany', undefined, keys - hits, tenantId, hits > 0 ? undefined : durationMs);
   }
 
   async setMany(entries: BatchEntries, options?: SetOptions): Promise<number> {
@@ -231,15 +280,30 @@ class MemoryCache implements Cache {
     for (const [key, value] of pairs) latest.set(scope + key, [value, encode(value)]);
     let stored = 0;
     for (const [raw, [value, encoded]] of latest) if (this.write(raw, value, encoded, ttl)) stored++;
+    if (stored > 0 && this.events.listening) this.emit('set', 'setMany', undefined, stored, options?.tenantId);
     return stored;
   }
 
-  async stats(options?: ScopeOptions): Promise<CacheStats> {
+  async inspect(key: string, options?: ScopeOptions): Promise<EntryInfo | undefined> {
     this.open();
-    checkScopeOptions('stats', options);
+    checkKey(key);
+    checkScopeOptions('inspect', options);
+    const raw = localScope(options?.tenantId) + key;
+    // peek: neither recency nor the hit counters move.
+    const stored = this.lru.peek(raw);
+    if (stored === undefined) return undefined;
+    const left = this.lru.getRemainingTTL(raw);
+    const value = this.byReference ? stored : stored instanceof EncodedText ? decode(stored.text) : cloneJson(stored);
+    return { value, ttl: left === Infinity || left === 0 ? Infinity : left / 1000, bytes: this.lru.info(raw)?.size ?? 0 };
+  }
+
+  /** Always counted: the entries are in this process. */
+  async stats(options?: StatsOptions): Promise<CacheStats> {
+    this.open();
+    checkStatsOptions(options);
     const tenantId = options?.tenantId;
     this.lru.purgeStale();
-    if (tenantId === undefined) return toStats(this.counters.total, this.lru.size, this.lru.calculatedSize);
+    if (tenantId === undefined) return toStats(this.counters.total, counted(this.lru.size, this.lru.calculatedSize), this.events.listenerErrors);
     const scope = localScope(tenantId);
     let size = 0;
     let bytes = 0;
@@ -248,7 +312,7 @@ class MemoryCache implements Cache {
       size++;
       bytes += this.lru.info(raw)?.size ?? 0;
     }
-    return toStats(this.counters.forScope(scope), size, bytes);
+    return toStats(this.counters.forScope(scope), counted(size, bytes), this.events.listenerErrors);
   }
 
   async validate(): Promise<boolean> {
@@ -320,6 +384,15 @@ const TENANT_MARK = '\uDC00';
 
 function localScope(tenantId: string | undefined): string {
   return tenantId === undefined ? UNTENANTED : TENANT_MARK + scopeOf(tenantId);
+}
+
+/** The tenant id of a tenant scope (`\uDC00t:<encoded tenant>:`), `undefined` for the untenanted one. */
+function tenantOfScope(scope: string): string | undefined {
+  return scope === UNTENANTED ? undefined : decodeURIComponent(scope.slice(3, -1));
+}
+
+function counted(size: number, bytes: number): Measured {
+  return { size, bytes, method: 'counted', margin: 0 };
 }
 
 function scopeOfRaw(raw: string): string {

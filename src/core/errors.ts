@@ -15,6 +15,7 @@
  */
 export type CacheErrorType = 'validation' | 'serialization' | 'connection' | 'timeout' | 'server' | 'refused' | 'closed';
 
+/** Every `errorType`, for exhaustive handling: `CACHE_ERROR_TYPES.includes(error.errorType)`. */
 export const CACHE_ERROR_TYPES: readonly CacheErrorType[] = [
   'validation',
   'serialization',
@@ -25,13 +26,26 @@ export const CACHE_ERROR_TYPES: readonly CacheErrorType[] = [
   'closed',
 ];
 
+/** What a `CacheError` may carry besides its message and type. */
 export interface CacheErrorOptions {
+  /** The underlying failure (an ioredis error, a TypeError from encoding, ...), as `Error.cause`. */
   cause?: unknown;
   /** See `CacheError.stored`. */
   stored?: number;
 }
 
+/**
+ * The one error class cachekit throws (or rejects with); see `CacheErrorType`.
+ *
+ * @example
+ * try {
+ *   await cache.set('k', value);
+ * } catch (error) {
+ *   if (error instanceof CacheError && error.errorType === 'refused') log.warn('cache full');
+ * }
+ */
 export class CacheError extends Error {
+  /** What went wrong, from a closed list: see `CacheErrorType`. */
   readonly errorType: CacheErrorType;
   /**
    * Set on a `setMany` that failed part-way (an outage after some of its
@@ -52,6 +66,9 @@ export class CacheError extends Error {
 
 /** The Dragonfly/Redis server could not be reached (`connection`) or did not answer in time (`timeout`). */
 export class DragonflyConnectionError extends CacheError {
+  /** `'connection'` or `'timeout'`. */
+  declare readonly errorType: 'connection' | 'timeout';
+
   constructor(message: string, errorType: 'connection' | 'timeout' = 'connection', options?: CacheErrorOptions) {
     super(message, errorType, options);
     this.name = 'DragonflyConnectionError';

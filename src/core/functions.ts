@@ -1,4 +1,4 @@
-import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from './types.js';
+import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions, StatsOptions } from './types.js';
 
 // The guide's free functions, each a thin wrapper over the `Cache` contract.
 
@@ -11,14 +11,30 @@ export function cacheSet(cache: Cache, key: string, value: unknown, options?: Se
   return cache.set(key, value, typeof options === 'number' ? { ttl: options } : options);
 }
 
+/**
+ * The guide's `cache_get(key)`: `cache.get(key, options)`.
+ *
+ * @example
+ * const user = await cacheGet<User>(cache, 'user:123', { tenantId: 'acme' });
+ */
 export function cacheGet<T = unknown>(cache: Cache, key: string, options?: ScopeOptions): Promise<T | undefined> {
   return cache.get<T>(key, options);
 }
 
+/** The guide's `cache_delete(key)`: `cache.delete(key, options)`; `false` when nothing was there.
+ *
+ * @example
+ * await cacheDelete(cache, 'user:123');
+ */
 export function cacheDelete(cache: Cache, key: string, options?: ScopeOptions): Promise<boolean> {
   return cache.delete(key, options);
 }
 
+/** The guide's `cache_clear_pattern(pattern)`: `cache.clearPattern(pattern, options)`; the number removed.
+ *
+ * @example
+ * await cacheClearPattern(cache, 'user:*');
+ */
 export function cacheClearPattern(cache: Cache, pattern: string, options?: ScopeOptions): Promise<number> {
   return cache.clearPattern(pattern, options);
 }
@@ -28,14 +44,29 @@ export function batchCacheSet(cache: Cache, entries: BatchEntries, options?: Set
   return cache.setMany(entries, typeof options === 'number' ? { ttl: options } : options);
 }
 
+/** The guide's `batch_cache_get(keys)`: `cache.getMany(keys, options)`, a Map of the hits only.
+ *
+ * @example
+ * const found = await batchCacheGet(cache, ['user:1', 'user:2']);
+ */
 export function batchCacheGet<T = unknown>(cache: Cache, keys: Iterable<string>, options?: ScopeOptions): Promise<Map<string, T>> {
   return cache.getMany<T>(keys, options);
 }
 
+/** The guide's `validate_cache()`: `cache.validate()`, `true` when the cache works end to end; never rejects.
+ *
+ * @example
+ * if (!(await validateCache(cache))) console.warn('cache unavailable');
+ */
 export function validateCache(cache: Cache): Promise<boolean> {
   return cache.validate();
 }
 
-export function getCacheStats(cache: Cache, options?: ScopeOptions): Promise<CacheStats> {
+/** The guide's `get_cache_stats()`: `cache.stats(options)` (bounded in time; `{ exact: true }` walks every key).
+ *
+ * @example
+ * const { hitRate, size, sizeMargin } = await getCacheStats(cache);
+ */
+export function getCacheStats(cache: Cache, options?: StatsOptions): Promise<CacheStats> {
   return cache.stats(options);
 }

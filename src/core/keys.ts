@@ -1,6 +1,6 @@
 import { CacheError } from './errors.js';
 import { checkOptions, describeValue, optionNames } from './options.js';
-import type { ScopeOptions, SetOptions } from './types.js';
+import type { ScopeOptions, SetOptions, StatsOptions } from './types.js';
 
 /** Longest key accepted, in UTF-16 code units. */
 export const MAX_KEY_LENGTH = 2048;
@@ -113,6 +113,17 @@ const SET_OPTIONS = optionNames<SetOptions>({ ttl: true, tenantId: true });
 /** Refuses anything but `{ tenantId? }` (or nothing) as the options of operation `op`. */
 export function checkScopeOptions(op: string, options: unknown): void {
   if (options !== undefined) checkOptions(op, options, SCOPE_OPTIONS);
+}
+
+const STATS_OPTIONS = optionNames<StatsOptions>({ tenantId: true, exact: true });
+
+/** Refuses anything but `{ tenantId?, exact? }` (a boolean) as the options of `stats`; whether to count exactly. */
+export function checkStatsOptions(options: unknown): boolean {
+  if (options === undefined) return false;
+  checkOptions('stats', options, STATS_OPTIONS);
+  const exact = (options as StatsOptions).exact;
+  if (exact !== undefined && typeof exact !== 'boolean') throw new CacheError(`stats: exact must be true or false, got ${describeValue(exact)}`, 'validation');
+  return exact === true;
 }
 
 /** Refuses anything but `{ ttl?, tenantId? }` (or nothing) as the options of operation `op`. */

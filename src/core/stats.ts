@@ -92,19 +92,31 @@ export class CounterSet {
   }
 }
 
-export function toStats(c: Counters, size: number, bytes: number, server?: { evictions: number; expirations: number }): CacheStats {
+/** How `size` and `memoryMb` were obtained, for `toStats`. */
+export interface Measured {
+  size: number;
+  bytes: number;
+  method: 'counted' | 'estimated';
+  /** Half-width of the 99% interval on `size`, in entries (0 when counted). */
+  margin: number;
+}
+
+export function toStats(c: Counters, measured: Measured, listenerErrors: number, server?: { evictions: number; expirations: number }): CacheStats {
   const reads = c.hits + c.misses;
   return {
     hits: c.hits,
     misses: c.misses,
     hitRate: reads === 0 ? 0 : c.hits / reads,
     missRate: reads === 0 ? 0 : c.misses / reads,
-    size,
-    memoryMb: bytes / (1024 * 1024),
+    size: measured.size,
+    memoryMb: measured.bytes / (1024 * 1024),
+    sizeMethod: measured.method,
+    sizeMargin: measured.margin,
     sets: c.sets,
     deletes: c.deletes,
     evictions: server ? server.evictions : c.evictions,
     expirations: server ? server.expirations : c.expirations,
     errors: c.errors,
+    listenerErrors,
   };
 }

@@ -1,8 +1,10 @@
 import { CacheError } from '../core/errors.js';
+import type { CacheEvent, CacheEventType, EventHub } from '../core/events.js';
 import type { Cache, SetOptions } from '../core/types.js';
 import { currentCacheControl, type CacheControl } from './cache-control.js';
 import { emptyWrapperStats, tokensOf, type StoredResult, type WrapperStats } from './entry.js';
 import { SingleFlight, type Copies, type Held, type Hold } from './single-flight.js';
+import { eventsOf } from './wrapper-events.js';
 
 /** Where and how one wrapper caches: shared by every wrapper in src/llm and integrations/. */
 export interface CallSite<T> {
@@ -17,6 +19,10 @@ export interface CallSite<T> {
   countTokens?: ((result: T) => number | undefined) | undefined;
   stats: WrapperStats;
   flights: SingleFlight;
+  /** The wrapper's events (`cacheEvents(wrapper)`): one hub per `stats`, so sites that count together emit together. */
+  events: EventHub;
+  /** The namespace the site's keys are made in, for its events and metrics. */
+  namespace?: string | undefined;
 }
 
 /**
@@ -24,17 +30,20 @@ export interface CallSite<T> {
  * share (one wrapper's several sites count together and may share flights).
  */
 export function createCallSite<T = unknown>(
-  options: Pick<CallSite<T>, 'cache' | 'ttl' | 'tenantId' | 'shouldCache' | 'countTokens'>,
+  options: Pick<CallSite<T>, 'cache' | 'ttl' | 'tenantId' | 'shouldCache' | 'countTokens'> & { namespace?: unknown },
   shared: { stats?: WrapperStats; flights?: SingleFlight } = {},
 ): CallSite<T> {
+  const stats = shared.stats ?? emptyWrapperStats();
   return {
     cache: options.cache,
     ttl: options.ttl,
     tenantId: options.tenantId,
     shouldCache: options.shouldCache,
     countTokens: options.countTokens,
-    stats: shared.stats ?? emptyWrapperStats(),
+    stats,
     flights: shared.flights ?? new SingleFlight(),
+    events: eventsOf(stats),
+    namespace: typeof options.namespace === 'string' ? options.namespace : undefined,
   };
 }
 
@@ -43,6 +52,8 @@ export interface CallPlan {
   control: CacheControl | undefined;
   tenantId: string | undefined;
   ttl: number | undefined;
+  /** The model the call asks for, when the integration knows it: only for events and metrics (`gen_ai.request.model`). */
+  model?: string | undefined;
 }
 
 export function planCall(site: Pick<CallSite<unknown>, 'tenantId' | 'ttl'>): CallPlan {
@@ -55,6 +66,28 @@ export function planCall(site: Pick<CallSite<unknown>, 'tenantId' | 'ttl'>): Cal
 export function failOpen(stats: WrapperStats, error: unknown): void {
   if (error instanceof CacheError && error.errorType === 'validation') throw error;
   stats.errors++;
+  const events = eventsOf(stats);
+  if (events.listening) events.emit({ type: 'error', source: 'llm', operation: 'call', count: 1, error });
+}
+
+/**
+ * Counts a call that skipped the cache (a bypass, a refresh, a request that
+ * cannot be keyed) and emits its `bypass` event: the one way every wrapper and
+ * integration counts one.
+ */
+export function countBypass(stats: WrapperStats, key?: string, plan?: CallPlan): void {
+  stats.bypasses++;
+  const events = eventsOf(stats);
+  if (events.listening) events.emit({ type: 'bypass', source: 'llm', operation: 'call', key, count: 1, tenantId: plan?.tenantId, model: plan?.model });
+}
+
+/**
+ * Queues a wrapper event; call only when `site.events.listening`. `extra`
+ * fields (count, tokens saved, ...) are copied over the defaults.
+ */
+export function emitCallEvent(site: Pick<CallSite<unknown>, 'events' | 'namespace'>, plan: CallPlan, type: CacheEventType, key: string | undefined, extra?: Partial<CacheEvent>): void {
+  const event: CacheEvent = { type, source: 'llm', operation: 'call', key, count: 1, tenantId: plan.tenantId, namespace: site.namespace, model: plan.model };
+  site.events.emit(extra === undefined ? event : Object.assign(event, extra));
 }
 
 /** Whether a cache entry is a `StoredResult` envelope (anything else reads as a miss). */
@@ -85,7 +118,7 @@ export function readThen<T, R>(
   next: (hit: StoredResult<T> | undefined, failed: boolean) => R | PromiseLike<R>,
 ): Promise<R> {
   if (plan.control?.bypass || plan.control?.refresh) {
-    site.stats.bypasses++;
+    countBypass(site.stats, key, plan);
     return Promise.resolve(undefined).then((nothing) => next(nothing, false));
   }
   let read: Promise<unknown>;
@@ -96,10 +129,10 @@ export function readThen<T, R>(
     read = Promise.reject(error);
   }
   return read.then(
-    (stored) => next(counted<T>(site.stats, stored), false),
+    (stored) => next(counted<T>(site, plan, key, stored), false),
     (error: unknown) => {
       failOpen(site.stats, error);
-      return next(counted<T>(site.stats, undefined), true);
+      return next(counted<T>(site, plan, key, undefined), true);
     },
   );
 }
@@ -112,14 +145,17 @@ function scopeOf(plan: CallPlan): { tenantId: string } | undefined {
   return plan.tenantId === undefined ? undefined : { tenantId: plan.tenantId };
 }
 
-function counted<T>(stats: WrapperStats, stored: unknown): StoredResult<T> | undefined {
+function counted<T>(site: CallSite<T>, plan: CallPlan, key: string, stored: unknown): StoredResult<T> | undefined {
+  const stats = site.stats;
   if (!isStored(stored)) {
     stats.misses++;
+    if (site.events.listening) emitCallEvent(site, plan, 'miss', key);
     return undefined;
   }
   stats.hits++;
   stats.tokensSaved += stored.tokens ?? 0;
   stats.latencySavedMs += stored.durationMs;
+  if (site.events.listening) emitCallEvent(site, plan, 'hit', key, { tokensSaved: stored.tokens ?? 0, latencySavedMs: stored.durationMs });
   return stored as StoredResult<T>;
 }
 
@@ -142,7 +178,7 @@ export function storeResult<T>(site: CallSite<T>, plan: CallPlan, key: string, v
   const counted = (site.countTokens ?? tokensOf)(value);
   const tokens = typeof counted === 'number' && counted > 0 ? counted : 0;
   const entry: StoredResult<T> = { value, storedAt: Date.now(), durationMs, ...(tokens > 0 ? { tokens } : {}) };
-  const write = backgroundWrite(site.cache, site.stats, (cache, options) => cache.set(key, entry, options), writeOptions(plan));
+  const write = backgroundWrite(site.cache, site.stats, (cache, options) => cache.set(key, entry, options), writeOptions(plan), site.events.listening ? setEvent(site, plan, key, 1) : undefined);
   return write && { write, tokens, durationMs };
 }
 
@@ -151,12 +187,18 @@ export function writeOptions(plan: CallPlan): SetOptions | undefined {
   return plan.tenantId === undefined ? { ttl: plan.ttl } : { ttl: plan.ttl, tenantId: plan.tenantId };
 }
 
-/** One bounded background write (`set` or `setMany`); see `storeResult`. */
+/** The `set` event a landed background write emits (built only while someone listens). */
+export function setEvent(site: Pick<CallSite<unknown>, 'namespace'>, plan: CallPlan, key: string | undefined, count: number): CacheEvent {
+  return { type: 'set', source: 'llm', operation: key === undefined ? 'items' : 'call', key, count, tenantId: plan.tenantId, namespace: site.namespace, model: plan.model };
+}
+
+/** One bounded background write (`set` or `setMany`); see `storeResult`. `landed` is emitted once it is stored. */
 export function backgroundWrite(
   cache: Cache,
   stats: WrapperStats,
   write: (cache: Cache, options: SetOptions | undefined) => Promise<boolean | number>,
   options: SetOptions | undefined,
+  landed?: CacheEvent,
 ): Promise<void> | undefined {
   const pending = writesInFlight.get(cache) ?? 0;
   if (pending >= MAX_WRITES_IN_FLIGHT) {
@@ -174,6 +216,7 @@ export function backgroundWrite(
     (stored) => {
       done(cache);
       if (stored === false) stats.writesDropped++;
+      else if (landed !== undefined) eventsOf(stats).emit(landed);
     },
     () => {
       done(cache);
@@ -211,10 +254,12 @@ export function joinFlight<T>(site: CallSite<unknown>, plan: CallPlan, key: stri
   const { held } = joined;
   if (held === undefined) {
     site.stats.misses++;
+    if (site.events.listening) emitCallEvent(site, plan, 'miss', key);
   } else {
     site.stats.hits++;
     site.stats.tokensSaved += held.tokens;
     site.stats.latencySavedMs += held.durationMs;
+    if (site.events.listening) emitCallEvent(site, plan, 'hit', key, { tokensSaved: held.tokens, latencySavedMs: held.durationMs });
   }
   return joined.answer;
 }
@@ -251,6 +296,8 @@ export interface CachedCall<T> extends Miss<T> {
    * tells the caller when its answer was made. Default: the stored value itself.
    */
   hit?: ((stored: unknown, entry: StoredResult) => T) | undefined;
+  /** The model the call asks for, for events and metrics only (see `CallPlan.model`). */
+  model?: string | undefined;
 }
 
 /**
@@ -259,8 +306,9 @@ export interface CachedCall<T> extends Miss<T> {
  */
 export function cachedCall<T>(site: CallSite<unknown>, key: string, call: CachedCall<T>): Promise<T> {
   const plan = planCall(site);
+  if (call.model !== undefined) plan.model = call.model;
   if (plan.control?.bypass) {
-    site.stats.bypasses++;
+    countBypass(site.stats, key, plan);
     try {
       return Promise.resolve(call.upstream());
     } catch (error) {

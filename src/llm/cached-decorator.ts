@@ -1,6 +1,6 @@
 import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
-import { cachedCall, createCallSite, type CallSite } from './cached-call.js';
+import { cachedCall, countBypass, createCallSite, failOpen, type CallSite } from './cached-call.js';
 import { emptyWrapperStats } from './entry.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { identityOf } from './identity.js';
@@ -8,6 +8,15 @@ import { checkCache, checkSiteOptions, optionNames } from './options.js';
 import { namespacedKey } from './request-key.js';
 import { registerStats } from './wrapper-stats.js';
 
+/**
+ * Options of `@Cached`.
+ *
+ * @example
+ * class Support {
+ *   @Cached({ cache, ttl: 600 })
+ *   async answer(question: string) { ... }
+ * }
+ */
 export interface CachedOptions {
   /** Where results are stored. Default: the instance's `cache` property (`this.cache`), read at each call. */
   cache?: Cache;
@@ -34,14 +43,21 @@ export interface CachedOptions {
   countTokens?: (result: unknown) => number | undefined;
 }
 
-type AsyncMethod<This, A extends unknown[], R> = (this: This, ...args: A) => Promise<R>;
+/** An async method, as `@Cached` decorates it. */
+export type AsyncMethod<This, A extends unknown[], R> = (this: This, ...args: A) => Promise<R>;
 
 /** `@Cached(...)` applies as a TC39 standard decorator and as a legacy `experimentalDecorators` one. */
 export interface CachedDecorator {
+  /** As a standard (TC39) method decorator. */
   <This, A extends unknown[], R>(
     method: AsyncMethod<This, A, R>,
     context: ClassMethodDecoratorContext<This, AsyncMethod<This, A, R>>,
   ): AsyncMethod<This, A, R>;
+  /**
+   * As a legacy (`experimentalDecorators`) method decorator.
+   *
+   * @typeParam T The decorated method's type, kept as is.
+   */
   <T extends (...args: any[]) => Promise<unknown>>(
     target: object,
     propertyKey: string | symbol,
@@ -129,8 +145,8 @@ function cachedMethod(method: AnyMethod, name: string, knownClass: string | unde
     } catch (error) {
       if (error instanceof CacheError && error.errorType === 'validation') throw error;
       // An argument the key cannot encode, or a key function that threw: uncached, never failed.
-      if (!(error instanceof CacheError)) stats.errors++;
-      stats.bypasses++;
+      if (!(error instanceof CacheError)) failOpen(stats, error);
+      countBypass(stats);
       return method.apply(this, args);
     }
     return cachedCall(site, key, { upstream: async () => method.apply(this, args) });

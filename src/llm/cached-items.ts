@@ -1,4 +1,4 @@
-import { backgroundWrite, failOpen, isStored, writeOptions, type CallPlan, type CallSite } from './cached-call.js';
+import { backgroundWrite, emitCallEvent, failOpen, isStored, setEvent, writeOptions, type CallPlan, type CallSite } from './cached-call.js';
 import type { StoredResult } from './entry.js';
 import { copiesByEncoding, type Copies, type Hold } from './single-flight.js';
 
@@ -46,7 +46,10 @@ export interface ItemsResult<V, A> {
 export async function cachedItems<V, A>(site: CallSite<unknown>, plan: CallPlan, call: ItemsCall<V, A>): Promise<ItemsResult<V, A>> {
   const { keys } = call;
   const skipRead = plan.control?.bypass === true || plan.control?.refresh === true;
-  if (skipRead) site.stats.bypasses++;
+  if (skipRead) {
+    site.stats.bypasses++;
+    if (site.events.listening) emitCallEvent(site, plan, 'bypass', undefined, { operation: 'items', count: keys.length });
+  }
   const found = skipRead ? new Map<string, StoredResult<V>>() : await readItems<V>(site, plan, keys, call.usable);
 
   const missing: number[] = [];
@@ -57,11 +60,18 @@ export async function cachedItems<V, A>(site: CallSite<unknown>, plan: CallPlan,
   if (missing.length === 0) {
     site.stats.hits++;
     site.stats.tokensSaved += saved;
-    site.stats.latencySavedMs += Math.max(...[...found.values()].map((entry) => entry.durationMs));
+    const longest = Math.max(...[...found.values()].map((entry) => entry.durationMs));
+    site.stats.latencySavedMs += longest;
+    if (site.events.listening) emitCallEvent(site, plan, 'hit', undefined, { operation: 'items', count: keys.length, tokensSaved: saved, latencySavedMs: longest });
     return { values: fromStore.map((entry) => (entry as StoredResult<V>).value), cached: keys.map(() => true) };
   }
   if (!skipRead) site.stats.misses++;
   site.stats.tokensSaved += saved;
+  if (!skipRead && site.events.listening) {
+    // One call, partly answered: its cached items are hits (with what they saved), the rest misses.
+    if (found.size > 0) emitCallEvent(site, plan, 'hit', undefined, { operation: 'items', count: found.size, tokensSaved: saved, latencySavedMs: 0 });
+    emitCallEvent(site, plan, 'miss', undefined, { operation: 'items', count: missing.length });
+  }
 
   const fetch = async (hold?: Hold<ItemsAnswer<V, A>>): Promise<ItemsAnswer<V, A>> => {
     const started = performance.now();
@@ -125,7 +135,7 @@ function storeItems<V, A>(
     if (value !== undefined) entries.push([key, { value, storedAt, durationMs, tokens: shares[j] as number }]);
   });
   if (entries.length === 0) return undefined;
-  return backgroundWrite(site.cache, site.stats, (cache, options) => cache.setMany(entries, options), writeOptions(plan));
+  return backgroundWrite(site.cache, site.stats, (cache, options) => cache.setMany(entries, options), writeOptions(plan), site.events.listening ? setEvent(site, plan, undefined, entries.length) : undefined);
 }
 
 /**

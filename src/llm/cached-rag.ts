@@ -1,17 +1,30 @@
 import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
-import { cachedCall, createCallSite } from './cached-call.js';
+import { cachedCall, countBypass, createCallSite, failOpen } from './cached-call.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { checkSiteOptions, optionNames } from './options.js';
 import { namespacedKey } from './request-key.js';
 import { registerStats } from './wrapper-stats.js';
 
 // `any` in parameter position so RAG objects with their own option types fit.
-type QueryFn = (question: any, ...rest: any[]) => Promise<unknown>;
+/** A RAG query function: a question (and anything else) in, a Promise of an answer out. */
+export type QueryFn = (question: any, ...rest: any[]) => Promise<unknown>;
 
 /** What `cachedRag` wraps: an object with an async `query(question, options?)`, or such a function itself. */
-export type RagTarget = QueryFn | { query: QueryFn };
+/** What `cachedRag` wraps: a query function, or an object with a `query` method. */
+export type RagTarget =
+  | QueryFn
+  | {
+      /** The object's query method. */
+      query: QueryFn;
+    };
 
+/**
+ * Options of `cachedRag`.
+ *
+ * @example
+ * const ask = cachedRag(rag, { cache, namespace: 'docs', corpusVersion: () => index.version, ttl: 3600 });
+ */
 export interface CachedRagOptions {
   /** Where answers are stored. Required. */
   cache: Cache;
@@ -82,9 +95,8 @@ export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions
       try {
         version = await versionNow();
       } catch (error) {
-        if (error instanceof CacheError && error.errorType === 'validation') throw error;
-        site.stats.errors++;
-        site.stats.bypasses++;
+        failOpen(site.stats, error);
+        countBypass(site.stats);
         return upstream();
       }
       let key: string;
@@ -93,8 +105,8 @@ export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions
       } catch (error) {
         if (error instanceof CacheError && error.errorType === 'validation') throw error;
         // An argument the key cannot encode, or a key function that threw: uncached, never failed.
-        if (!(error instanceof CacheError)) site.stats.errors++;
-        site.stats.bypasses++;
+        if (!(error instanceof CacheError)) failOpen(site.stats, error);
+        countBypass(site.stats);
         return upstream();
       }
       return cachedCall(site, key, { upstream });

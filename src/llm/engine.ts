@@ -9,7 +9,9 @@
  */
 export {
   cachedCall,
+  countBypass,
   createCallSite,
+  emitCallEvent,
   failOpen,
   planCall,
   readCached,
@@ -29,3 +31,5 @@ export { namespacedKey, requestKey } from './request-key.js';
 export { copiesByEncoding, type Copies } from './single-flight.js';
 export { isRecording, recordChunks, replayChunks, type RecordedStream, type StreamShape } from './stream-record.js';
 export { cacheStats, registerStats } from './wrapper-stats.js';
+export { cacheEvents } from './wrapper-events.js';
+export type { CacheEvent, CacheEventListener, CacheEvents, CacheEventType } from '../core/events.js';

@@ -34,10 +34,12 @@ export interface WrapperStats {
   tokensSaved: number;
   /** Upstream milliseconds not waited thanks to hits. */
   latencySavedMs: number;
+  /** Calls of `cacheEvents(wrapper)` listeners that threw or rejected (the calls were answered all the same). */
+  listenerErrors: number;
 }
 
 export function emptyWrapperStats(): WrapperStats {
-  return { hits: 0, misses: 0, bypasses: 0, errors: 0, writesDropped: 0, tokensSaved: 0, latencySavedMs: 0 };
+  return { hits: 0, misses: 0, bypasses: 0, errors: 0, writesDropped: 0, tokensSaved: 0, latencySavedMs: 0, listenerErrors: 0 };
 }
 
 /**

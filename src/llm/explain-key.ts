@@ -15,7 +15,12 @@ export interface KeyExplanation {
   /** Why the call goes upstream uncached, when it does. */
   bypass?: string;
   /** For wrappers that cache a call item by item (embeddings): each item's key and what it hashed, in order; `key` is then `undefined`. */
-  items?: { key: string; hashed: unknown }[];
+  items?: {
+    /** The item's own key. */
+    key: string;
+    /** What was hashed for it. */
+    hashed: unknown;
+  }[];
 }
 
 /** How a wrapper turns one call into its key: what it hashes, under which namespace, what it leaves out. */

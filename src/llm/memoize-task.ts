@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CacheError } from '../core/errors.js';
 import { MAX_TTL_SECONDS } from '../core/keys.js';
 import type { Cache, ScopeOptions } from '../core/types.js';
-import { createCallSite, failOpen, isStored, joinFlight, planCall, readThen, storeResult, type CallPlan, type CallSite } from './cached-call.js';
+import { countBypass, createCallSite, failOpen, isStored, joinFlight, planCall, readThen, storeResult, type CallPlan, type CallSite } from './cached-call.js';
 import type { StoredResult } from './entry.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { checkNamespace, checkSiteOptions, optionNames } from './options.js';
@@ -11,6 +11,12 @@ import { namespacedKey } from './request-key.js';
 import type { Hold } from './single-flight.js';
 import { registerStats } from './wrapper-stats.js';
 
+/**
+ * Options of `memoizeTask`.
+ *
+ * @example
+ * const summarize = memoizeTask(summarizeDocument, { cache, version: 'v3', ttl: 86_400 });
+ */
 export interface MemoizeTaskOptions<A extends unknown[], R> {
   /** Where results and locks are stored. Required. On Dragonfly, identical calls run once across processes. */
   cache: Cache;
@@ -107,7 +113,7 @@ export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<
     } catch (error) {
       if (error instanceof CacheError && error.errorType === 'validation') throw error;
       // An argument the key cannot encode, or a key function that threw: uncached, never failed.
-      if (!(error instanceof CacheError)) site.stats.errors++;
+      if (!(error instanceof CacheError)) failOpen(site.stats, error);
       return undefined;
     }
   };
@@ -118,7 +124,7 @@ export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<
     const plan = planCall(site);
     const key = keyOf(args);
     if (key === undefined || plan.control?.bypass) {
-      site.stats.bypasses++;
+      countBypass(site.stats);
       return task();
     }
     const joined = joinFlight<R>(site, plan, key);
@@ -279,7 +285,7 @@ function releaseLock(site: CallSite<unknown>, lockKey: string, token: string, sc
     site.cache.deleteIfEquals(lockKey, token, scoped).then(
       () => liveTokens.delete(token),
       (error: unknown) => {
-        site.stats.errors++;
+        if (!(error instanceof CacheError && error.errorType === 'validation')) failOpen(site.stats, error);
         // Unreleased, the lock still expires after lockTtl.
         if (!isOutage(error) || Date.now() + retryMs > giveUpAt) return void liveTokens.delete(token);
         setTimeout(attempt, retryMs).unref();

@@ -8,6 +8,12 @@ import { checkOptions, describeValue, optionNames } from '../core/options.js';
  */
 export const REQUEST_KEY_VERSION = 'v1';
 
+/**
+ * Options of `requestKey`.
+ *
+ * @example
+ * requestKey({ model, messages }, { namespace: 'chat' }); // 'v1:chat:<sha256>'
+ */
 export interface RequestKeyOptions {
   /** Readable segment placed before the hash (`v1:<namespace>:<sha256>`), e.g. a wrapper's method path. */
   namespace?: string;

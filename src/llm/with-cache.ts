@@ -1,6 +1,6 @@
 import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
-import { cachedCall, createCallSite, type CallSite } from './cached-call.js';
+import { cachedCall, countBypass, createCallSite, failOpen, type CallSite } from './cached-call.js';
 import { emptyWrapperStats, type WrapperStats } from './entry.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { identityOf } from './identity.js';
@@ -9,6 +9,12 @@ import { namespacedKey } from './request-key.js';
 import { SingleFlight } from './single-flight.js';
 import { registerStats } from './wrapper-stats.js';
 
+/**
+ * Options of `withCache`.
+ *
+ * @example
+ * const gw = withCache(gateway, { cache, ttl: 3600, methods: ['generate'], tenantId: 'acme' });
+ */
 export interface WithCacheOptions {
   /** Where results are stored. Required. */
   cache: Cache;
@@ -157,7 +163,7 @@ const warned = new WeakSet<AnyFunction>();
 // A function that is not async but returned a Promise is left uncached: say so once, not per call.
 function passedThrough(stats: WrapperStats, fn: AnyFunction, name: PropertyKey, result: unknown): unknown {
   if (result !== null && (typeof result === 'object' || typeof result === 'function') && typeof (result as { then?: unknown }).then === 'function') {
-    stats.bypasses++;
+    countBypass(stats);
     if (!warned.has(fn)) {
       warned.add(fn);
       process.emitWarning(
@@ -237,6 +243,7 @@ class Wrapper {
           tenantId,
           shouldCache: shouldCache && ((result: unknown) => shouldCache(result, path)),
           countTokens: countTokens && ((result: unknown) => countTokens(result, path)),
+          namespace: this.options.namespace ?? path,
         },
         { stats: this.stats, flights: this.flights },
       );
@@ -254,7 +261,7 @@ class Wrapper {
       const upstream = async () => fn.apply(self, args);
       const key = wrapper.keyOf(path, owner, args, namespace);
       if (key === undefined) {
-        site.stats.bypasses++;
+        countBypass(site.stats);
         return upstream();
       }
       // A caller's abort signal must end only its own call: no flight is shared with it.
@@ -278,7 +285,7 @@ class Wrapper {
     } catch (error) {
       if (error instanceof CacheError && error.errorType === 'validation') throw error;
       // An argument the key cannot encode, or a key function that threw: uncached, never failed.
-      if (!(error instanceof CacheError)) this.stats.errors++;
+      if (!(error instanceof CacheError)) failOpen(this.stats, error);
       return undefined;
     }
   }

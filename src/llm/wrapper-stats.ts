@@ -1,5 +1,6 @@
 import { CacheError } from '../core/errors.js';
 import type { WrapperStats } from './entry.js';
+import { eventsOf } from './wrapper-events.js';
 
 // Stats live beside the wrapper, not on it, so a wrapped object keeps exactly
 // its caller's type and no property of ours can shadow one of the target's.
@@ -20,7 +21,13 @@ export function registerStats(wrapper: object, stats: WrapperStats): void {
  * anything else.
  */
 export function cacheStats(wrapper: object): WrapperStats {
+  const stats = statsOf(wrapper, 'cacheStats');
+  return { ...stats, listenerErrors: eventsOf(stats).listenerErrors };
+}
+
+/** The live counters of a wrapper; a `validation` CacheError naming `where` for anything else. */
+export function statsOf(wrapper: object, where: string): WrapperStats {
   const stats = registry.get(wrapper);
-  if (stats === undefined) throw new CacheError('cacheStats() takes a value returned by a cachekit wrapper', 'validation');
-  return { ...stats };
+  if (stats === undefined) throw new CacheError(`${where}() takes a value returned by a cachekit wrapper`, 'validation');
+  return stats;
 }

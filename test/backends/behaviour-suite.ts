@@ -12,6 +12,7 @@ import {
 } from '../../src/core/functions.js';
 import { MAX_KEY_LENGTH, MAX_PATTERN_LENGTH, MAX_TENANT_LENGTH, MAX_TTL_SECONDS } from '../../src/core/keys.js';
 import { MAX_TRACKED_TENANTS } from '../../src/core/stats.js';
+import type { CacheEvent } from '../../src/core/events.js';
 import type { Cache, ScopeOptions } from '../../src/core/types.js';
 
 /** What the suite may ask of a backend's factory. */
@@ -1261,6 +1262,108 @@ export function registerCacheBehaviourSuite(name: string, factory: BehaviourCach
         expect(await validateCache(cache)).toBe(true);
         expect(await getCacheStats(cache, { tenantId: 'tenant_123' })).toMatchObject({ size: 1, hits: 1, sets: 1 });
       });
+
+    describe('inspect', () => {
+      it('tells the value, the TTL left in seconds and the bytes of a live entry, and undefined for an absent one', async () => {
+        const cache = await fresh();
+        await cache.set('doc', { title: 'a' }, { ttl: 60 });
+        await cache.set('forever', [1, 2]);
+        const info = await cache.inspect('doc');
+        expect(info?.value).toEqual({ title: 'a' });
+        expect(info?.ttl).toBeGreaterThan(55);
+        expect(info?.ttl).toBeLessThanOrEqual(60);
+        expect(info?.bytes).toBeGreaterThan(0);
+        expect((await cache.inspect('forever'))?.ttl).toBe(Infinity);
+        expect(await cache.inspect('absent')).toBeUndefined();
+      });
+
+      it('keeps to the scope, counts no read and leaves an expired entry unseen', async () => {
+        const cache = await fresh();
+        await cache.set('k', 'mine', { tenantId: 'acme' });
+        await cache.set('short', 1, { ttl: SHORT_TTL });
+        expect(await cache.inspect('k')).toBeUndefined();
+        expect((await cache.inspect('k', { tenantId: 'acme' }))?.value).toBe('mine');
+        const stats = await cache.stats();
+        expect(stats.hits + stats.misses).toBe(0);
+        await sleep(PAST_SHORT_TTL_MS);
+        expect(await cache.inspect('short')).toBeUndefined();
+        await expectCacheError(() => cache.inspect('' as string), 'validation');
+        await expectCacheError(() => cache.inspect('k', { tenant: 'acme' } as ScopeOptions), 'validation');
+      });
+    });
+
+    describe('events', () => {
+      const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+      it('emits hit, miss, set and delete after each operation answered, with key, tenant, count and duration', async () => {
+        const cache = await fresh();
+        const seen: CacheEvent[] = [];
+        const record = (event: CacheEvent) => void seen.push(event);
+        for (const type of ['hit', 'miss', 'set', 'delete'] as const) cache.on(type, record);
+        await cache.set('a', 1, { tenantId: 'acme' });
+        expect(seen).toEqual([]);
+        await settle();
+        expect(seen).toHaveLength(1);
+        await cache.get('a', { tenantId: 'acme' });
+        await cache.get('b');
+        await cache.getMany(['a', 'b', 'c']);
+        await cache.setMany({ x: 1, y: 2 });
+        await cache.delete('x');
+        await cache.clearPattern('*');
+        await settle();
+        const brief = seen.map((e) => [e.type, e.operation, e.key, e.count, e.tenantId]);
+        expect(brief).toEqual([
+          ['set', 'set', 'a', 1, 'acme'],
+          ['hit', 'get', 'a', 1, 'acme'],
+          ['miss', 'get', 'b', 1, undefined],
+          ['miss', 'getMany', undefined, 3, undefined],
+          ['set', 'setMany', undefined, 2, undefined],
+          ['delete', 'delete', 'x', 1, undefined],
+          ['delete', 'clearPattern', undefined, 1, undefined],
+        ]);
+        expect(seen.every((e) => e.source === cache.kind || e.tier !== undefined)).toBe(true);
+        for (const e of seen.slice(0, 3)) expect(e.durationMs).toBeGreaterThanOrEqual(0);
+      });
+
+      it('a throwing, rejecting or never-settling listener neither breaks nor delays an operation, and is counted', async () => {
+        const cache = await fresh();
+        cache.on('set', () => {
+          throw new Error('listener bug');
+        });
+        cache.on('set', () => Promise.reject(new Error('async listener bug')));
+        cache.on('hit', () => new Promise(() => {}));
+        expect(await cache.set('k', 1)).toBe(true);
+        expect(await cache.get('k')).toBe(1);
+        await settle();
+        expect((await cache.stats()).listenerErrors).toBe(2);
+      });
+
+      it('off stops a listener; unknown events and non-functions are refused', async () => {
+        const cache = await fresh();
+        let calls = 0;
+        const listener = () => void calls++;
+        expect(cache.on('set', listener)).toBe(cache);
+        await cache.set('k', 1);
+        await settle();
+        cache.off('set', listener);
+        await cache.set('k', 2);
+        await settle();
+        expect(calls).toBe(1);
+        expect(() => cache.on('hits' as 'hit', listener)).toThrow(/unknown event "hits"/);
+        expect(() => cache.on('hit', 'no' as never)).toThrow(CacheError);
+      });
+    });
+
+    describe('stats size', () => {
+      it('says how size was obtained and how far off it may be', async () => {
+        const cache = await fresh();
+        await cache.setMany({ a: 1, b: 2, c: 3 });
+        const stats = await cache.stats();
+        expect(stats).toMatchObject({ size: 3, sizeMethod: 'counted', sizeMargin: 0 });
+        expect(await cache.stats({ exact: true })).toMatchObject({ size: 3, sizeMethod: 'counted', sizeMargin: 0 });
+        await expectCacheError(() => cache.stats({ exact: 'yes' } as never), 'validation');
+      });
+    });
     });
   });
 }

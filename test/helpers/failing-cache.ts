@@ -8,8 +8,11 @@ import type { Cache } from '../../src/core/types.js';
  */
 export function createFailingCache(): Cache {
   const down = () => Promise.reject(new DragonflyConnectionError('Dragonfly at 127.0.0.1:1 is unreachable'));
-  return {
+  const cache: Cache = {
     kind: 'failing',
+    on: () => cache,
+    off: () => cache,
+    inspect: down,
     get: down,
     set: down,
     add: down,
@@ -24,4 +27,5 @@ export function createFailingCache(): Cache {
     clear: down,
     close: () => Promise.resolve(),
   };
+  return cache;
 }
