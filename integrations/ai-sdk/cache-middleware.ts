@@ -1,4 +1,3 @@
-import type { LanguageModelV3Middleware, LanguageModelV4Middleware } from '@ai-sdk/provider';
 import { CacheError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
 import {
@@ -19,6 +18,7 @@ import {
   type KeyRecipe,
   type StreamShape,
 } from '../../src/llm/engine.js';
+import type { CacheLanguageModelMiddleware } from './spec-types.js';
 import { callKeyInput, type ModelIdentity } from './call-key.js';
 import { finishedWhole, hitResult, restoredResult, storableResult, type GenerateResult, type HitMark } from './stored-parts.js';
 import { recordedStream, replayedStream } from './stream-parts.js';
@@ -78,8 +78,8 @@ const OPTIONS = optionNames<CacheMiddlewareOptions>({ cache: true, ttl: true, na
  * `streamText` was called). A failing cache never fails a call. Bad options
  * throw a `validation` CacheError here.
  */
-export function cacheMiddleware(options: CacheMiddlewareOptions): LanguageModelV4Middleware {
-  return createMiddleware('cacheMiddleware', options, 'v4') as LanguageModelV4Middleware;
+export function cacheMiddleware(options: CacheMiddlewareOptions): CacheLanguageModelMiddleware<'v4'> {
+  return createMiddleware('cacheMiddleware', options, 'v4') as CacheLanguageModelMiddleware<'v4'>;
 }
 
 /**
@@ -87,8 +87,8 @@ export function cacheMiddleware(options: CacheMiddlewareOptions): LanguageModelV
  * middleware. The hooks are the same: the parts the cache looks at (finish
  * reasons, file data) are read in both specs' shapes.
  */
-export function cacheMiddlewareV3(options: CacheMiddlewareOptions): LanguageModelV3Middleware {
-  return createMiddleware('cacheMiddlewareV3', options, 'v3') as LanguageModelV3Middleware;
+export function cacheMiddlewareV3(options: CacheMiddlewareOptions): CacheLanguageModelMiddleware<'v3'> {
+  return createMiddleware('cacheMiddlewareV3', options, 'v3') as CacheLanguageModelMiddleware<'v3'>;
 }
 
 interface StreamResult {

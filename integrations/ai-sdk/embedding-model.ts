@@ -1,4 +1,5 @@
-import type { EmbeddingModelV3, EmbeddingModelV4 } from '@ai-sdk/provider';
+import type { EmbeddingModelV4 } from '@ai-sdk/provider';
+import type { EmbeddingModelLike } from './spec-types.js';
 import { CacheError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
 import {
@@ -26,8 +27,7 @@ export interface CachedEmbeddingModelOptions {
   tenantId?: string;
 }
 
-type EmbeddingModel = EmbeddingModelV3 | EmbeddingModelV4;
-type EmbedOptions = Parameters<EmbeddingModel['doEmbed']>[0];
+type EmbedOptions = Parameters<EmbeddingModelV4['doEmbed']>[0];
 type EmbedResult = Awaited<ReturnType<EmbeddingModelV4['doEmbed']>>;
 
 const OPTIONS = optionNames<CachedEmbeddingModelOptions>({ cache: true, ttl: true, namespace: true, tenantId: true });
@@ -45,8 +45,8 @@ const OPTIONS = optionNames<CachedEmbeddingModelOptions>({ cache: true, ttl: tru
  * this wraps the model instead.) Read the counters with
  * `cacheStats(wrapped)`; a failing cache never fails a call.
  */
-export function cachedEmbeddingModel<M extends EmbeddingModel>(model: M, options: CachedEmbeddingModelOptions): M {
-  const m = model as Partial<EmbeddingModel> | null;
+export function cachedEmbeddingModel<M extends EmbeddingModelLike>(model: M, options: CachedEmbeddingModelOptions): M {
+  const m = model as Partial<EmbeddingModelLike> | null;
   if (m === null || typeof m !== 'object' || typeof m.doEmbed !== 'function' || typeof m.provider !== 'string' || typeof m.modelId !== 'string') {
     throw new CacheError('cachedEmbeddingModel: model must be an AI SDK embedding model (with provider, modelId and doEmbed)', 'validation');
   }

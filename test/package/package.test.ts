@@ -152,6 +152,28 @@ describe('the installed package', () => {
     'an ESM TypeScript project (strict, module node16)': { type: 'module', compilerOptions: { module: 'node16', moduleResolution: 'node16' } },
     'a CommonJS TypeScript project (strict, module commonjs: node10 resolution)': { type: 'commonjs', compilerOptions: { module: 'commonjs', esModuleInterop: true } },
   };
+  it('an ai 6 project (spec V3, @ai-sdk/provider 3) type-checks cacheMiddlewareV3 with skipLibCheck off: the declarations name no V4 type', () => {
+    // The declarations once imported V4 types from @ai-sdk/provider, which its major 3 lacks.
+    const dir = join(work, 'ai6');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'ai6-consumer', private: true, type: 'module' }));
+    const ai6 = JSON.parse(readFileSync(join(root, 'node_modules/ai6/package.json'), 'utf8')) as { version: string };
+    run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', tarball, `ai@${ai6.version}`, `typescript@${installedVersion('typescript')}`, `@types/node@${installedVersion('@types/node')}`, '@types/json-schema'], { cwd: dir });
+    writeFileSync(
+      join(dir, 'main.ts'),
+      [
+        "import { wrapLanguageModel, type LanguageModel } from 'ai';",
+        "import { cacheMiddlewareV3 } from 'cachekit/ai-sdk';",
+        "import { createMemoryCache } from 'cachekit';",
+        'declare const model: Exclude<LanguageModel, string>;',
+        'export const cached = wrapLanguageModel({ model: model as never, middleware: cacheMiddlewareV3({ cache: createMemoryCache() }) });',
+      ].join('\n'),
+    );
+    const compilerOptions = { strict: true, target: 'ES2022', module: 'node16', moduleResolution: 'node16', types: ['node'], noEmit: true, skipLibCheck: false };
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['main.ts'] }));
+    run(process.execPath, [join(dir, 'node_modules/typescript/bin/tsc'), '-p', dir]);
+  }, 180_000);
+
   for (const [label, project] of Object.entries(projects)) {
     it(`${label} type-checks a user's program (wrapped functions keep their types) and runs the guide's example`, () => {
       const dir = join(consumer, project.type);
