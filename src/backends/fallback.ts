@@ -34,7 +34,7 @@ export interface FallbackCacheOptions {
   /**
    * Milliseconds the circuit stays open before one probe call is let through to
    * the primary (half-open); the probe's success closes the circuit, its failure
-   * opens it for another `resetTimeout`. A positive number. Default 5000.
+   * opens it for another `resetTimeout`. At least 10. Default 5000.
    * (Durations follow one rule in cachekit: TTLs in seconds, timeouts and waits in milliseconds.)
    */
   resetTimeout?: number;
@@ -90,6 +90,9 @@ const REPLAY_CONCURRENCY = 100;
 const OPTIONS = optionNames<FallbackCacheOptions>({ primary: true, fallback: true, failureThreshold: true, resetTimeout: true, logger: true });
 const WHERE = 'createFallbackCache';
 
+// Below this a breaker probes a dead server hundreds of times a second, the hammering it exists to spare.
+const MIN_RESET_MS = 10;
+
 function positive(name: string, value: unknown, fallback: number, integer: boolean): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isSafeInteger(value))) {
@@ -136,6 +139,13 @@ export function createFallbackCache(options: FallbackCacheOptions): FallbackCach
   if (options.primary === options.fallback) throw new CacheError(`${WHERE}: primary and fallback must be different caches`, 'validation');
   const failureThreshold = positive('failureThreshold', options.failureThreshold, 3, true);
   const resetMs = positive('resetTimeout', options.resetTimeout, 5000, false);
+  // Wave 1 took seconds: `resetTimeout: 5` meant 5 s then, and would now probe 200 times a second.
+  if (resetMs < MIN_RESET_MS) {
+    throw new CacheError(
+      `${WHERE}: resetTimeout is in milliseconds and must be at least ${MIN_RESET_MS}, got ${describeValue(resetMs)} (did you mean ${resetMs * 1000}, that is ${resetMs} s?)`,
+      'validation',
+    );
+  }
   const logger = checkLogger(WHERE, options.logger);
   return new FallbackCacheImpl(options.primary, options.fallback, failureThreshold, resetMs, logger);
 }
@@ -151,6 +161,8 @@ class FallbackCacheImpl implements FallbackCache {
   private connectAttempts = 0;
   private lastConnectError: unknown;
   private connectTimer: NodeJS.Timeout | undefined;
+  // Causes of a failed `primary()` already reported, so a retry loop warns once per cause, not once per attempt.
+  private readonly reported = new Set<string>();
   private closed = false;
   private failures = 0;
   private openedAt = 0;
@@ -220,6 +232,18 @@ class FallbackCacheImpl implements FallbackCache {
     if (this.events.listening) this.events.emit({ type, source: 'fallback', operation: 'circuit', count: 1 });
   }
 
+  private misconfigured(error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    if (this.reported.has(message)) return;
+    this.reported.add(message);
+    const warning = `${WHERE}: the primary cannot be created, and not because it is unreachable: ${message}. Serving from the fallback${
+      error instanceof CacheError && error.errorType === 'validation' ? '; it will not be tried again' : ` until it can, trying again every ${this.resetMs} ms`
+    }`;
+    process.emitWarning(warning, { code: 'CACHEKIT_PRIMARY_MISCONFIGURED' });
+    log(this.logger, 'error', `cachekit: ${warning}`);
+    if (this.events.listening) this.events.emit({ type: 'error', source: 'fallback', operation: 'connect', count: 1, error });
+  }
+
   /** Calls the primary's factory, and again `resetMs` after each failure, until it gives a Cache. */
   private connect(factory: PrimaryFactory): void {
     this.connectAttempts++;
@@ -250,6 +274,13 @@ class FallbackCacheImpl implements FallbackCache {
       .catch((error: unknown) => {
         if (this.closed) return;
         this.lastConnectError = error;
+        if (!isOutage(error)) {
+          // Not an outage but a mistake (a bad URL, a db the server refuses, wrong credentials):
+          // the app would run on the fallback alone with nobody told. Say it, once per cause.
+          this.misconfigured(error);
+          // A `validation` error never fixes itself: retrying would only repeat it.
+          if (error instanceof CacheError && error.errorType === 'validation') return;
+        }
         this.connectTimer = setTimeout(() => {
           this.connectTimer = undefined;
           if (!this.closed) this.connect(factory);
@@ -532,9 +563,12 @@ class FallbackCacheImpl implements FallbackCache {
   /**
    * While the circuit is closed, whether the primary works end to end (calls go
    * there); while it is open or half-open (or the primary is still connecting),
-   * whether the fallback does.
+   * whether the fallback does; `false` while the `primary` function fails for a
+   * reason other than an outage (a misconfiguration).
    */
   async validate(): Promise<boolean> {
+    // A primary that cannot even be created for a reason other than an outage is a broken cache, not a degraded one.
+    if (this.primary === undefined && this.lastConnectError !== undefined && !isOutage(this.lastConnectError)) return false;
     return this.state === 'closed' && this.primary !== undefined ? this.primary.validate() : this.fallback.validate();
   }
 

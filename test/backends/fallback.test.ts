@@ -94,6 +94,15 @@ describe('createFallbackCache', () => {
     expect(() => createFallbackCache({ primary, fallback: {} as Cache })).toThrow(CacheError);
   });
 
+  it('refuses a resetTimeout written in seconds (below 10 ms), naming the milliseconds probably meant', () => {
+    const primary = createMemoryCache();
+    const fallback = createMemoryCache();
+    expect(() => createFallbackCache({ primary, fallback, resetTimeout: 5 })).toThrow(
+      'createFallbackCache: resetTimeout is in milliseconds and must be at least 10, got 5 (a number) (did you mean 5000, that is 5 s?)',
+    );
+    expect(() => createFallbackCache({ primary, fallback, resetTimeout: 10 })).not.toThrow();
+  });
+
   it('refuses an unknown option, naming the option probably meant', () => {
     const primary = createMemoryCache();
     const fallback = createMemoryCache();
@@ -295,6 +304,59 @@ describe('createFallbackCache', () => {
   });
 
   describe('with a primary given as a function (the server may be down at boot)', () => {
+    it('says so once, fails validate(), and stops retrying when the function rejects with a mistake, not an outage', async () => {
+      const warnings: Error[] = [];
+      const logged: string[] = [];
+      const listen = (warning: Error) => warnings.push(warning);
+      process.on('warning', listen);
+      let calls = 0;
+      try {
+        const primary = () => {
+          calls++;
+          return Promise.reject(new CacheError('createDragonflyCache: url must be a redis:// or rediss:// URL', 'validation'));
+        };
+        const logger = { error: (m: string) => logged.push(m), warn: () => {}, info: () => {}, debug: () => {} };
+        const cache = createFallbackCache({ primary, fallback: createMemoryCache(), resetTimeout: 20, logger });
+        const errors: unknown[] = [];
+        cache.on('error', (event) => errors.push(event.error));
+        expect(await cache.set('k', 1)).toBe(true);
+        await sleep(120);
+        expect(calls).toBe(1);
+        expect(await cache.validate()).toBe(false);
+        await new Promise((resolve) => setImmediate(resolve));
+        const ours = warnings.filter((w) => (w as { code?: string }).code === 'CACHEKIT_PRIMARY_MISCONFIGURED');
+        expect(ours).toHaveLength(1);
+        expect(ours[0]!.message).toContain('url must be a redis:// or rediss:// URL');
+        expect(logged).toHaveLength(1);
+        expect(cache.circuit()).toMatchObject({ connecting: true, lastConnectError: expect.objectContaining({ errorType: 'validation' }) });
+        await cache.close();
+      } finally {
+        process.off('warning', listen);
+      }
+    });
+
+    it('keeps retrying a primary the server refuses (a db out of range, wrong credentials), warning once, not once per attempt', async () => {
+      const warnings: Error[] = [];
+      const listen = (warning: Error) => warnings.push(warning);
+      process.on('warning', listen);
+      let calls = 0;
+      try {
+        const primary = () => {
+          calls++;
+          return Promise.reject(new CacheError('createDragonflyCache: the server refused SELECT 99: ERR DB index is out of range', 'server'));
+        };
+        const cache = createFallbackCache({ primary, fallback: createMemoryCache(), resetTimeout: 20 });
+        await sleep(150);
+        expect(calls).toBeGreaterThan(2);
+        expect(await cache.validate()).toBe(false);
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(warnings.filter((w) => (w as { code?: string }).code === 'CACHEKIT_PRIMARY_MISCONFIGURED')).toHaveLength(1);
+        await cache.close();
+      } finally {
+        process.off('warning', listen);
+      }
+    });
+
     it('starts at once while the function rejects, answers from the fallback, and retries in the background every resetTimeout', async () => {
       let calls = 0;
       const primary = () => {
