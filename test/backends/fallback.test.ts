@@ -438,12 +438,11 @@ describe('createFallbackCache', () => {
       expect(cache.circuit().connecting).toBe(false);
     });
 
-    it('a function that throws or resolves to something else than a Cache counts as a failed attempt and is retried', async () => {
+    it('a function that throws counts as a failed attempt and is retried; one that resolves to something else than a Cache is a mistake, not retried', async () => {
       let calls = 0;
       const primary = (() => {
         calls++;
         if (calls === 1) throw new Error('sync failure');
-        if (calls === 2) return Promise.resolve({ not: 'a cache' });
         return Promise.resolve(createMemoryCache());
       }) as () => Promise<Cache>;
       const cache = createFallbackCache({ primary, fallback: createMemoryCache(), resetTimeout: 20 });
@@ -451,9 +450,23 @@ describe('createFallbackCache', () => {
       await sleep(0);
       expect((cache.circuit().lastConnectError as Error).message).toBe('sync failure');
       for (let i = 0; i < 50 && cache.circuit().connecting; i++) await sleep(10);
-      expect(calls).toBe(3);
+      expect(calls).toBe(2);
       expect(cache.circuit().state).toBe('closed');
       await cache.close();
+
+      let wrongCalls = 0;
+      const wrong = createFallbackCache({
+        primary: (() => {
+          wrongCalls++;
+          return Promise.resolve({ not: 'a cache' });
+        }) as unknown as () => Promise<Cache>,
+        fallback: createMemoryCache(),
+        resetTimeout: 20,
+      });
+      await sleep(100);
+      expect(wrongCalls).toBe(1);
+      expect(wrong.circuit().lastConnectError).toMatchObject({ errorType: 'validation', message: expect.stringContaining('must resolve to a Cache') });
+      await wrong.close();
     });
   });
 
