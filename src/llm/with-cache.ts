@@ -153,7 +153,8 @@ function checkHasAsyncMethods(target: object): void {
   throw new CacheError(
     `withCache: the target has no async function to cache${others.length ? ` (its functions ${others.slice(0, 5).join(', ')} are not async)` : ''}; ` +
       'withCache caches async functions only, because only their results keep their type when answered from the cache. ' +
-      'Declare them async, or list async wrappers of them in methods',
+      'Declare them async, or list async wrappers of them in methods (if they are declared async, the compile target ' +
+      'turned them into plain functions, as TypeScript does below ES2017: compile to ES2017 or later)',
     'validation',
   );
 }
