@@ -1,8 +1,10 @@
 import { CacheError } from '../core/errors.js';
-import type { Cache, SetOptions } from '../core/types.js';
+import { backgroundWrite as writeInBackground, Backoff, readThrough, type Freshness, type ReadCall, type ReadHooks, type Served } from '../core/read-through.js';
+import { SingleFlight, copiesByEncoding, type Copies, type Held } from '../core/single-flight.js';
+import type { Cache, EntryOptions, SetOptions } from '../core/types.js';
+import { markServed } from './cache-info.js';
 import { currentCacheControl, type CacheControl } from './cache-control.js';
-import { emptyWrapperStats, tokensOf, type StoredResult, type WrapperStats } from './entry.js';
-import { SingleFlight, type Copies, type Held, type Hold } from './single-flight.js';
+import { costOf, emptyWrapperStats, tokensOf, usageOf, type Prices, type StoredResult, type WrapperStats } from './entry.js';
 
 /** Where and how one wrapper caches: shared by every wrapper in src/llm and integrations/. */
 export interface CallSite<T> {
@@ -15,17 +17,27 @@ export interface CallSite<T> {
   shouldCache?: ((result: T) => boolean) | undefined;
   /** Tokens a result cost upstream, counted as saved on each hit. Default: `tokensOf`. */
   countTokens?: ((result: T) => number | undefined) | undefined;
+  /** Grace, backoff and soft timeout (see `GetOrSetOptions`); `undefined` without `grace`. */
+  freshness?: Freshness | undefined;
+  /** The tags of a stored result; the call's arguments follow it. */
+  tags?: ((result: T, ...args: unknown[]) => readonly string[] | undefined) | undefined;
+  /** Prices per model, for `costSaved`. */
+  prices?: Prices | undefined;
   stats: WrapperStats;
   flights: SingleFlight;
+  backoff: Backoff;
 }
 
+/** What every wrapper takes besides its own options, read by `createCallSite`. */
+export type SiteSettings<T> = Pick<CallSite<T>, 'cache' | 'ttl' | 'tenantId' | 'shouldCache' | 'countTokens' | 'freshness' | 'tags' | 'prices'>;
+
 /**
- * A site with its own counters and single-flight group, unless given ones to
- * share (one wrapper's several sites count together and may share flights).
+ * A site with its own counters, single-flight group and backoff, unless given
+ * ones to share (one wrapper's several sites count together and may share flights).
  */
 export function createCallSite<T = unknown>(
-  options: Pick<CallSite<T>, 'cache' | 'ttl' | 'tenantId' | 'shouldCache' | 'countTokens'>,
-  shared: { stats?: WrapperStats; flights?: SingleFlight } = {},
+  options: SiteSettings<T>,
+  shared: { stats?: WrapperStats; flights?: SingleFlight; backoff?: Backoff } = {},
 ): CallSite<T> {
   return {
     cache: options.cache,
@@ -33,8 +45,12 @@ export function createCallSite<T = unknown>(
     tenantId: options.tenantId,
     shouldCache: options.shouldCache,
     countTokens: options.countTokens,
+    freshness: options.freshness,
+    tags: options.tags,
+    prices: options.prices,
     stats: shared.stats ?? emptyWrapperStats(),
     flights: shared.flights ?? new SingleFlight(),
+    backoff: shared.backoff ?? new Backoff(),
   };
 }
 
@@ -60,6 +76,16 @@ export function failOpen(stats: WrapperStats, error: unknown): void {
 /** Whether a cache entry is a `StoredResult` envelope (anything else reads as a miss). */
 export function isStored(value: unknown): value is StoredResult {
   return value !== null && typeof value === 'object' && 'value' in value && 'durationMs' in value;
+}
+
+/** Counts what a stored result saved the call it answered: a hit (or a stale answer). */
+function countServed(site: CallSite<unknown>, stored: StoredResult, how: Served): void {
+  const { stats } = site;
+  if (how === 'hit') stats.hits++;
+  else stats.staleHits++;
+  stats.tokensSaved += stored.tokens ?? 0;
+  stats.latencySavedMs += stored.durationMs;
+  if (site.prices !== undefined) stats.costSaved += costOf(stored, site.prices);
 }
 
 /**
@@ -96,10 +122,10 @@ export function readThen<T, R>(
     read = Promise.reject(error);
   }
   return read.then(
-    (stored) => next(counted<T>(site.stats, stored), false),
+    (stored) => next(counted<T>(site as CallSite<unknown>, stored, key), false),
     (error: unknown) => {
       failOpen(site.stats, error);
-      return next(counted<T>(site.stats, undefined), true);
+      return next(counted<T>(site as CallSite<unknown>, undefined, key), true);
     },
   );
 }
@@ -112,38 +138,52 @@ function scopeOf(plan: CallPlan): { tenantId: string } | undefined {
   return plan.tenantId === undefined ? undefined : { tenantId: plan.tenantId };
 }
 
-function counted<T>(stats: WrapperStats, stored: unknown): StoredResult<T> | undefined {
+function counted<T>(site: CallSite<unknown>, stored: unknown, key: string): StoredResult<T> | undefined {
   if (!isStored(stored)) {
-    stats.misses++;
+    site.stats.misses++;
     return undefined;
   }
-  stats.hits++;
-  stats.tokensSaved += stored.tokens ?? 0;
-  stats.latencySavedMs += stored.durationMs;
+  countServed(site, stored, 'hit');
+  markServed(stored.value, { status: 'hit', storedAt: stored.storedAt, key });
   return stored as StoredResult<T>;
 }
 
-// Past this many writes still waiting for one cache (a slow or hung server),
-// results are not stored: holding each one until a timeout would grow memory
-// for as long as the outage lasts (ioredis#76 is the same trap for commands).
-const MAX_WRITES_IN_FLIGHT = 1000;
-const writesInFlight = new WeakMap<Cache, number>();
-
-/**
- * Stores a fresh result unless the call or the site says not to. The write
- * runs in the background: nobody waits for it, it never throws, and its
- * failure is counted (`errors`, or `writesDropped` when the cache refused the
- * entry or too many writes were in flight). Returns the write and what the
- * result saves each later hit, or `undefined` when nothing is written.
- */
-export function storeResult<T>(site: CallSite<T>, plan: CallPlan, key: string, value: T, durationMs: number): Held | undefined {
-  if (plan.control?.bypass || plan.control?.noStore) return undefined;
+/** The envelope a fresh result is stored in, or `undefined` when the site says not to store it. */
+function envelope<T>(site: CallSite<T>, value: T, durationMs: number): StoredResult<T> | undefined {
   if (site.shouldCache && !site.shouldCache(value)) return undefined;
   const counted = (site.countTokens ?? tokensOf)(value);
   const tokens = typeof counted === 'number' && counted > 0 ? counted : 0;
-  const entry: StoredResult<T> = { value, storedAt: Date.now(), durationMs, ...(tokens > 0 ? { tokens } : {}) };
-  const write = backgroundWrite(site.cache, site.stats, (cache, options) => cache.set(key, entry, options), writeOptions(plan));
-  return write && { write, tokens, durationMs };
+  const entry: StoredResult<T> = { value, storedAt: Date.now(), durationMs };
+  if (tokens > 0) entry.tokens = tokens;
+  const { input, output, model } = usageOf(value);
+  if (input !== undefined || output !== undefined) entry.usage = { input: input ?? 0, output: output ?? 0 };
+  if (model !== undefined) entry.model = model;
+  return entry;
+}
+
+/**
+ * Stores a fresh result unless the call or the site says not to (see
+ * `backgroundWrite`). Returns the write and what was stored, or `undefined`
+ * when nothing is written. `args` are the call's, for the site's `tags`.
+ */
+export function storeResult<T>(site: CallSite<T>, plan: CallPlan, key: string, value: T, durationMs: number, args: readonly unknown[] = [], startedAt = Date.now() - durationMs): Held | undefined {
+  if (plan.control?.bypass || plan.control?.noStore) return undefined;
+  const entry = envelope(site, value, durationMs);
+  if (entry === undefined) return undefined;
+  let tags: readonly string[] | undefined;
+  try {
+    tags = site.tags?.(value, ...args);
+  } catch {
+    // Stored untagged, it could outlive an invalidation of its real tags: not stored.
+    site.stats.errors++;
+    return undefined;
+  }
+  const grace = site.freshness?.grace;
+  const write =
+    tags === undefined && grace === undefined
+      ? backgroundWrite(site.cache, site.stats, (cache, o) => cache.set(key, entry, o), writeOptions(plan))
+      : backgroundWrite(site.cache, site.stats, (cache, o) => cache.writeEntry(key, entry, o), entryOptions(plan, tags, grace, startedAt));
+  return write && { write, stored: entry };
 }
 
 export function writeOptions(plan: CallPlan): SetOptions | undefined {
@@ -151,53 +191,44 @@ export function writeOptions(plan: CallPlan): SetOptions | undefined {
   return plan.tenantId === undefined ? { ttl: plan.ttl } : { ttl: plan.ttl, tenantId: plan.tenantId };
 }
 
-/** One bounded background write (`set` or `setMany`); see `storeResult`. */
-export function backgroundWrite(
+function entryOptions(plan: CallPlan, tags: readonly string[] | undefined, grace: number | undefined, startedAt: number): EntryOptions {
+  const options: EntryOptions = { startedAt };
+  if (plan.ttl !== undefined) options.ttl = plan.ttl;
+  if (plan.tenantId !== undefined) options.tenantId = plan.tenantId;
+  if (tags !== undefined) options.tags = tags;
+  if (grace !== undefined) options.grace = grace;
+  return options;
+}
+
+/** One bounded background write (`set`, `writeEntry` or `setMany`): see the core's `backgroundWrite`. */
+export function backgroundWrite<O extends SetOptions | undefined>(
   cache: Cache,
   stats: WrapperStats,
-  write: (cache: Cache, options: SetOptions | undefined) => Promise<boolean | number>,
-  options: SetOptions | undefined,
+  write: (cache: Cache, options: O) => Promise<boolean | number>,
+  options: O,
 ): Promise<void> | undefined {
-  const pending = writesInFlight.get(cache) ?? 0;
-  if (pending >= MAX_WRITES_IN_FLIGHT) {
-    stats.writesDropped++;
-    return undefined;
-  }
-  writesInFlight.set(cache, pending + 1);
-  let written: Promise<boolean | number>;
-  try {
-    written = Promise.resolve(write(cache, options));
-  } catch (error) {
-    written = Promise.reject(error);
-  }
-  return written.then(
-    (stored) => {
-      done(cache);
-      if (stored === false) stats.writesDropped++;
-    },
-    () => {
-      done(cache);
-      stats.errors++;
-    },
-  );
+  return writeInBackground(cache, statsCounts(stats), (c) => write(c, options));
 }
 
-function done(cache: Cache): void {
-  const pending = (writesInFlight.get(cache) ?? 1) - 1;
-  if (pending === 0) writesInFlight.delete(cache);
-  else writesInFlight.set(cache, pending);
+function statsCounts(stats: WrapperStats): { writeFailed(): void; dropped(): void } {
+  return {
+    writeFailed: () => void stats.errors++,
+    dropped: () => void stats.writesDropped++,
+  };
 }
 
-/** How one miss is answered: see `produce`. */
+/** How one miss is answered: see `cachedCall`. */
 export interface Miss<T> {
   /** Calls upstream. Its rejection reaches the caller and is never cached. */
   upstream: () => Promise<T>;
-  /** What is stored of an answer. Default: the answer itself. */
+  /** What is stored of an answer, and what the caller sees of it (for `cacheInfo`). Default: the answer itself. */
   stored?: ((answer: T) => unknown) | undefined;
   /** Copies of an answer for callers who join it. Default: through the cache's encoding. */
   copies?: Copies<T> | undefined;
   /** `false` when the call must neither join nor be joined (its caller's own abort signal ends it). Default `true`. */
   share?: boolean | undefined;
+  /** The call's arguments, for the site's `tags(result, ...args)`. */
+  args?: readonly unknown[] | undefined;
 }
 
 /**
@@ -208,68 +239,110 @@ export interface Miss<T> {
 export function joinFlight<T>(site: CallSite<unknown>, plan: CallPlan, key: string): Promise<T> | undefined {
   const joined = site.flights.join<T>(plan.tenantId, key, plan.control?.refresh === true);
   if (joined === undefined) return undefined;
-  const { held } = joined;
-  if (held === undefined) {
-    site.stats.misses++;
-  } else {
-    site.stats.hits++;
-    site.stats.tokensSaved += held.tokens;
-    site.stats.latencySavedMs += held.durationMs;
-  }
+  countJoined(site, joined.held);
   return joined.answer;
 }
 
-/**
- * The miss half of a cached call: one upstream call per key at a time in this
- * process (identical calls join it, and keep joining until its write has
- * landed), the answer handed back as soon as upstream gives it, the write
- * after it in the background. The caller has counted its miss already.
- */
-export function produce<T>(site: CallSite<unknown>, plan: CallPlan, key: string, miss: Miss<T>): Promise<T> {
-  const share = miss.share !== false;
-  if (share) {
-    const joined = site.flights.join<T>(plan.tenantId, key, plan.control?.refresh === true);
-    if (joined) return joined.answer;
-  }
-  const work = async (hold?: Hold<T>): Promise<T> => {
-    const started = performance.now();
-    const answer = await miss.upstream();
-    const stored = miss.stored ? miss.stored(answer) : answer;
-    const held = storeResult(site, plan, key, stored, performance.now() - started);
-    if (held && hold) hold(answer, held);
-    return answer;
-  };
-  if (!share) return work();
-  return site.flights.run(plan.tenantId, key, work, miss.copies);
+function countJoined(site: CallSite<unknown>, held: Held | undefined): void {
+  if (held !== undefined && isStored(held.stored)) countServed(site, held.stored, 'hit');
+  else site.stats.misses++;
 }
 
 /** One cached call: how a miss is answered (see `Miss`) and how a hit is. */
 export interface CachedCall<T> extends Miss<T> {
-  /** The answer for a hit, from what was stored. Default: the stored value itself. */
-  hit?: ((stored: unknown) => T) | undefined;
+  /** The answer for a hit or a stale answer, from what was stored. Default: the stored value itself. */
+  hit?: ((stored: unknown, how: Served) => T) | undefined;
+}
+
+interface EngineCall<T> extends ReadCall<T> {
+  site: CallSite<unknown>;
+  call: CachedCall<T>;
+  plan: CallPlan;
 }
 
 /**
- * The whole cached call: a caller joins an identical call already running in
- * this process, else reads, else produces (see `produce`).
+ * The whole cached call, on the core's read-through engine: a caller joins an
+ * identical call already running in this process, else reads (with `grace`,
+ * a stale entry too), else calls upstream once, answers at once and stores
+ * in the background. Counts every outcome in the site's stats and marks the
+ * answer for `cacheInfo`.
  */
 export function cachedCall<T>(site: CallSite<unknown>, key: string, call: CachedCall<T>): Promise<T> {
   const plan = planCall(site);
-  if (plan.control?.bypass) {
+  const control = plan.control;
+  if (control?.bypass) {
     site.stats.bypasses++;
-    try {
-      return Promise.resolve(call.upstream());
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return upstreamMarked(call, 'bypass', key);
   }
-  if (call.share !== false) {
-    const joined = joinFlight<T>(site, plan, key);
-    if (joined) return joined;
+  const refresh = control?.refresh === true;
+  if (refresh) site.stats.bypasses++;
+  const engineCall: EngineCall<T> = {
+    key,
+    tenantId: plan.tenantId,
+    ttl: plan.ttl,
+    read: !refresh,
+    store: control?.noStore !== true,
+    share: call.share !== false,
+    freshness: site.freshness,
+    upstream: () => upstreamMarked(call, refresh ? 'bypass' : 'miss', key),
+    tags: site.tags && ((answer: T) => (site.tags as NonNullable<CallSite<unknown>['tags']>)(call.stored ? call.stored(answer) : answer, ...(call.args ?? []))),
+    site,
+    call,
+    plan,
+  };
+  return readThrough(site, HOOKS as ReadHooks<T, EngineCall<T>>, engineCall);
+}
+
+function upstreamMarked<T>(call: CachedCall<T>, status: 'miss' | 'bypass', key: string): Promise<T> {
+  let answer: Promise<T>;
+  try {
+    answer = Promise.resolve(call.upstream());
+  } catch (error) {
+    return Promise.reject(error);
   }
-  const fromStore = call.hit;
-  return readThen(site, plan, key, (stored) => {
-    if (stored) return fromStore ? fromStore(stored.value) : (stored.value as T);
-    return produce(site, plan, key, call);
+  return answer.then((value) => {
+    markServed(call.stored ? call.stored(value) : value, { status, key });
+    return value;
   });
 }
+
+const HOOKS: ReadHooks<unknown, EngineCall<unknown>> = {
+  served(c, stored, how) {
+    if (!isStored(stored)) return undefined;
+    countServed(c.site, stored, how);
+    markServed(stored.value, { status: how, storedAt: stored.storedAt, key: c.key });
+    return c.call.hit ? c.call.hit(stored.value, how) : stored.value;
+  },
+  missed(c) {
+    c.site.stats.misses++;
+  },
+  joined(c, held) {
+    countJoined(c.site, held);
+  },
+  entry(c, answer, durationMs) {
+    if (!c.store || c.plan.control?.bypass) return undefined;
+    return envelope(c.site, c.call.stored ? c.call.stored(answer) : answer, durationMs);
+  },
+  copies(c) {
+    const base = c.call.copies ?? (copiesByEncoding as Copies<unknown>);
+    const { stored } = c.call;
+    // Each joiner's copy is marked: a miss while upstream still worked, a hit once the answer was held.
+    return (answer) => {
+      const copy = base(answer);
+      return (held) => {
+        const value = copy(held);
+        markServed(stored ? stored(value) : value, { status: held ? 'hit' : 'miss', key: c.key });
+        return value;
+      };
+    };
+  },
+  failed(c, error) {
+    failOpen(c.site.stats, error);
+  },
+  writeFailed(c) {
+    c.site.stats.errors++;
+  },
+  dropped(c) {
+    c.site.stats.writesDropped++;
+  },
+};

@@ -26,6 +26,6 @@ export { tokensOf, type StoredResult, type WrapperStats } from './entry.js';
 export { explainKey, registerKeyRecipe, type KeyExplanation, type KeyRecipe, type RecipeResult } from './explain-key.js';
 export { checkBoolean, checkFunction, checkSiteOptions, optionNames } from './options.js';
 export { namespacedKey, requestKey } from './request-key.js';
-export { copiesByEncoding, type Copies } from './single-flight.js';
+export { copiesByEncoding, type Copies } from '../core/single-flight.js';
 export { isRecording, recordChunks, replayChunks, type RecordedStream, type StreamShape } from './stream-record.js';
 export { cacheStats, registerStats } from './wrapper-stats.js';

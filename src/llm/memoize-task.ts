@@ -8,7 +8,7 @@ import type { StoredResult } from './entry.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { checkNamespace, checkSiteOptions, optionNames } from './options.js';
 import { namespacedKey } from './request-key.js';
-import type { Hold } from './single-flight.js';
+import type { Hold } from '../core/single-flight.js';
 import { registerStats } from './wrapper-stats.js';
 
 export interface MemoizeTaskOptions<A extends unknown[], R> {

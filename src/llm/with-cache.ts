@@ -6,7 +6,7 @@ import { registerKeyRecipe } from './explain-key.js';
 import { identityOf } from './identity.js';
 import { checkSiteOptions, optionNames } from './options.js';
 import { namespacedKey } from './request-key.js';
-import { SingleFlight } from './single-flight.js';
+import { SingleFlight } from '../core/single-flight.js';
 import { registerStats } from './wrapper-stats.js';
 
 export interface WithCacheOptions {

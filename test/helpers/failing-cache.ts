@@ -1,4 +1,5 @@
 import { DragonflyConnectionError } from '../../src/core/errors.js';
+import { getOrSet } from '../../src/core/get-or-set.js';
 import type { Cache } from '../../src/core/types.js';
 
 /**
@@ -8,8 +9,13 @@ import type { Cache } from '../../src/core/types.js';
  */
 export function createFailingCache(): Cache {
   const down = () => Promise.reject(new DragonflyConnectionError('Dragonfly at 127.0.0.1:1 is unreachable'));
-  return {
+  const cache: Cache = {
     kind: 'failing',
+    // The read-through every backend runs, over these failing reads and writes.
+    getOrSet: (key, factory, options) => getOrSet(cache, { staleHit() {} }, key, factory, options),
+    readEntry: down,
+    writeEntry: down,
+    invalidateTags: down,
     get: down,
     set: down,
     add: down,
@@ -24,4 +30,5 @@ export function createFailingCache(): Cache {
     clear: down,
     close: () => Promise.resolve(),
   };
+  return cache;
 }
