@@ -3,13 +3,33 @@ import type { APIPromise } from 'openai/core/api-promise';
 import type { Stream } from 'openai/core/streaming';
 import { CacheError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
-import { cachedCall, checkSiteOptions, createCallSite, isRecording, namespacedKey, optionNames, planCall, readCached, recordChunks, registerKeyRecipe, registerStats, type CallSite, type KeyRecipe, type StreamShape } from '../../src/llm/engine.js';
+import {
+  cachedCall,
+  checkSiteOptions,
+  createCallSite,
+  isRecording,
+  joinStream,
+  markServed,
+  namespacedKey,
+  optionNames,
+  planCall,
+  readCached,
+  registerKeyRecipe,
+  registerStats,
+  siteFreshness,
+  startStream,
+  type CallSite,
+  type FreshnessOptions,
+  type KeyRecipe,
+  type SharedStream,
+  type StreamCall,
+} from '../../src/llm/engine.js';
 import { cachedEmbeddings, embeddingItemKeyInput, inputItems } from './embeddings.js';
 import { keyParams, optionsChangeRequest, PARAMS_OUT_OF_KEY, providerIdentity, type OpenAIEndpoint } from './request-params.js';
 import { answerCopies, fromCache, sdkPromise, type Answer } from './sdk-promise.js';
-import { recordStream, replayStream } from './stream-replay.js';
+import { liveStream, replayStream, streamShape } from './stream-replay.js';
 
-export interface CachedOpenAIOptions {
+export interface CachedOpenAIOptions extends FreshnessOptions<unknown, [params: unknown, requestOptions?: unknown]> {
   /** Where answers are stored. Required. */
   cache: Cache;
   /** TTL of stored answers, in seconds (`Infinity`: never expires). Default: the cache's `defaultTtl`. */
@@ -46,7 +66,20 @@ interface Node {
   [prop: string]: Node | Leaf;
 }
 
-const CACHED_OPENAI_OPTIONS = optionNames<CachedOpenAIOptions>({ cache: true, ttl: true, namespace: true, tenantId: true, shouldCache: true, countTokens: true });
+const CACHED_OPENAI_OPTIONS = optionNames<CachedOpenAIOptions>({
+  cache: true,
+  ttl: true,
+  namespace: true,
+  tenantId: true,
+  shouldCache: true,
+  countTokens: true,
+  grace: true,
+  graceBackoff: true,
+  softTimeout: true,
+  shouldServeStale: true,
+  tags: true,
+  prices: true,
+});
 
 /**
  * Caches the answers of an `openai` client and returns an object of the same
@@ -69,6 +102,7 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
   const shared = createCallSite({ cache: options.cache });
   const { stats } = shared;
   const namespace = options.namespace ?? 'openai';
+  const freshness = siteFreshness('cachedOpenAI', options);
 
   const site = (endpoint: OpenAIEndpoint, stream: boolean): CallSite<unknown> => {
     const user = options.shouldCache;
@@ -82,6 +116,7 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
         shouldCache:
           user || finished ? (result: unknown) => (finished?.(result) ?? true) && (user?.(result, { endpoint, stream }) ?? true) : undefined,
         countTokens: countTokens && ((result: unknown) => countTokens(result, { endpoint, stream })),
+        ...freshness,
       },
       shared,
     );
@@ -132,8 +167,10 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
           return send();
         }
         // A caller's abort signal must not end the call other callers wait on.
-        const share = !holdsSignal(requestOptions);
-        return sdkPromise(client, stream ? streamAnswer(client, endpoint, streamed, key, send) : jsonAnswer(json, key, send, share));
+        const signal = signalOf(requestOptions);
+        const model = (params as { model?: unknown }).model;
+        const call = { key, send, share: signal === undefined, args: [params, requestOptions], model: typeof model === 'string' ? model : undefined };
+        return sdkPromise(client, stream ? streamAnswer(client, endpoint, streamed, call, signal) : jsonAnswer(json, call));
       };
   };
   const explained = (leaf: Leaf, endpoint: OpenAIEndpoint): Leaf => (resource, original) => {
@@ -157,7 +194,7 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
           namespace,
           params: params as never,
           upstream: send as never,
-          share: !holdsSignal(requestOptions),
+          share: signalOf(requestOptions) === undefined,
         });
         if (cached !== undefined) return cached;
         stats.bypasses++;
@@ -182,33 +219,79 @@ async function upstream<T>(send: () => APIPromise<T>): Promise<Answer<T>> {
   return { value: data, response };
 }
 
-function jsonAnswer(site: CallSite<unknown>, key: string, send: () => APIPromise<unknown>, share: boolean): Promise<Answer<unknown>> {
-  return cachedCall<Answer<unknown>>(site, key, { upstream: () => upstream(send), stored: valueOf, copies: answerCopies, hit: fromCache, share });
+/** One cached generation call, as `create` saw it. */
+interface Call {
+  key: string;
+  send: () => APIPromise<unknown>;
+  share: boolean;
+  args: unknown[];
+  model: string | undefined;
+}
+
+function jsonAnswer(site: CallSite<unknown>, call: Call): Promise<Answer<unknown>> {
+  return cachedCall<Answer<unknown>>(site, call.key, {
+    upstream: () => upstream(call.send),
+    stored: valueOf,
+    copies: answerCopies,
+    hit: fromCache,
+    share: call.share,
+    args: call.args,
+    model: call.model,
+  });
 }
 
 function valueOf(answer: Answer<unknown>): unknown {
   return answer.value;
 }
 
-async function streamAnswer(
-  client: OpenAI,
-  endpoint: OpenAIEndpoint,
-  site: CallSite<unknown>,
-  key: string,
-  send: () => APIPromise<unknown>,
-): Promise<Answer<Stream<unknown>>> {
+/**
+ * A streamed call: a replay on a hit; on a miss, one upstream stream shared
+ * by every identical streamed call of this process while it runs (each
+ * caller its own `Stream` of its own chunk objects, its abort ending only its
+ * own stream). A call with an abort signal joins a running stream but never
+ * starts a shared one: its signal is bound to its own upstream request.
+ */
+async function streamAnswer(client: OpenAI, endpoint: OpenAIEndpoint, site: CallSite<unknown>, call: Call, signal: AbortSignal | undefined): Promise<Answer<Stream<unknown>>> {
   const plan = planCall(site);
+  const { key } = call;
   if (plan.control?.bypass) {
     site.stats.bypasses++;
-    return upstream(send as () => APIPromise<Stream<unknown>>);
+    const answer = await upstream(call.send as () => APIPromise<Stream<unknown>>);
+    markServed(answer.value, { status: 'bypass', key });
+    return answer;
   }
+  // Each caller's own controller: `stream.controller.abort()` ends its stream, never another's.
+  const controller = new AbortController();
+  const shared: StreamCall<unknown, Response | undefined> = {
+    site,
+    plan,
+    key,
+    share: call.share,
+    signal: signal === undefined ? controller.signal : AbortSignal.any([controller.signal, signal]),
+    shape: streamShape(endpoint),
+    args: call.args,
+    open: async () => {
+      const { value, response } = await upstream(call.send as () => APIPromise<Stream<unknown>>);
+      return { source: value, cancel: () => value.controller.abort(), aborted: () => value.controller.signal.aborted, extra: response };
+    },
+  };
+  const joined = joinStream<unknown, Response | undefined>(shared);
+  if (joined) return live(await joined, client, controller, key);
   const hit = await readCached(site, plan, key);
-  if (hit && isRecording(hit.value)) return fromCache(replayStream(hit.value, client));
-  const started = performance.now();
-  const answer = await upstream(send as () => APIPromise<Stream<unknown>>);
-  const record = (source: AsyncIterable<unknown>, shape: StreamShape<unknown>, aborted: () => boolean) =>
-    recordChunks(site, plan, key, source, shape, started, aborted);
-  return { value: recordStream(answer.value, client, endpoint, record), response: answer.response };
+  if (hit && isRecording(hit.value)) {
+    const replay = replayStream(hit.value, client);
+    markServed(replay, { status: 'hit', storedAt: hit.storedAt, key });
+    return fromCache(replay);
+  }
+  // Another caller may have started the same stream while this one read the cache.
+  const late = joinStream<unknown, Response | undefined>(shared, true);
+  return live(await (late ?? startStream(shared)), client, controller, key);
+}
+
+function live(shared: SharedStream<unknown, Response | undefined>, client: OpenAI, controller: AbortController, key: string): Answer<Stream<unknown>> {
+  const stream = liveStream(shared.chunks, controller, client);
+  markServed(stream, { status: shared.status, key });
+  return shared.status === 'hit' ? fromCache(stream) : { value: stream, response: shared.extra };
 }
 
 // The Responses API answers background, failed and cut-short requests with a
@@ -225,8 +308,9 @@ function droppedOf(params: object, requestOptions: unknown, more: string[]): str
   return dropped;
 }
 
-function holdsSignal(requestOptions: unknown): boolean {
-  return (requestOptions as { signal?: unknown } | null | undefined)?.signal != null;
+function signalOf(requestOptions: unknown): AbortSignal | undefined {
+  const signal = (requestOptions as { signal?: unknown } | null | undefined)?.signal;
+  return signal instanceof AbortSignal ? signal : undefined;
 }
 
 /**

@@ -149,13 +149,13 @@ function counted<T>(site: CallSite<unknown>, stored: unknown, key: string): Stor
 }
 
 /** The envelope a fresh result is stored in, or `undefined` when the site says not to store it. */
-function envelope<T>(site: CallSite<T>, value: T, durationMs: number): StoredResult<T> | undefined {
+function envelope<T>(site: CallSite<T>, value: T, durationMs: number, requestModel?: string): StoredResult<T> | undefined {
   if (site.shouldCache && !site.shouldCache(value)) return undefined;
   const counted = (site.countTokens ?? tokensOf)(value);
   const tokens = typeof counted === 'number' && counted > 0 ? counted : 0;
   const entry: StoredResult<T> = { value, storedAt: Date.now(), durationMs };
   if (tokens > 0) entry.tokens = tokens;
-  const { input, output, model } = usageOf(value);
+  const { input, output, model = requestModel } = usageOf(value);
   if (input !== undefined || output !== undefined) entry.usage = { input: input ?? 0, output: output ?? 0 };
   if (model !== undefined) entry.model = model;
   return entry;
@@ -166,9 +166,10 @@ function envelope<T>(site: CallSite<T>, value: T, durationMs: number): StoredRes
  * `backgroundWrite`). Returns the write and what was stored, or `undefined`
  * when nothing is written. `args` are the call's, for the site's `tags`.
  */
-export function storeResult<T>(site: CallSite<T>, plan: CallPlan, key: string, value: T, durationMs: number, args: readonly unknown[] = [], startedAt = Date.now() - durationMs): Held | undefined {
+export function storeResult<T>(site: CallSite<T>, plan: CallPlan, key: string, value: T, durationMs: number, args: readonly unknown[] = [], model?: string): Held | undefined {
   if (plan.control?.bypass || plan.control?.noStore) return undefined;
-  const entry = envelope(site, value, durationMs);
+  const startedAt = Date.now() - durationMs;
+  const entry = envelope(site, value, durationMs, model);
   if (entry === undefined) return undefined;
   let tags: readonly string[] | undefined;
   try {
@@ -229,6 +230,8 @@ export interface Miss<T> {
   share?: boolean | undefined;
   /** The call's arguments, for the site's `tags(result, ...args)`. */
   args?: readonly unknown[] | undefined;
+  /** The model the request asked for: what `prices` go by when the answer names none. */
+  model?: string | undefined;
 }
 
 /**
@@ -243,7 +246,8 @@ export function joinFlight<T>(site: CallSite<unknown>, plan: CallPlan, key: stri
   return joined.answer;
 }
 
-function countJoined(site: CallSite<unknown>, held: Held | undefined): void {
+/** Counts a caller who joined an identical call: a miss while upstream still works, a hit (with what it saved) once the answer is held. */
+export function countJoined(site: CallSite<unknown>, held: Held | undefined): void {
   if (held !== undefined && isStored(held.stored)) countServed(site, held.stored, 'hit');
   else site.stats.misses++;
 }
@@ -321,7 +325,7 @@ const HOOKS: ReadHooks<unknown, EngineCall<unknown>> = {
   },
   entry(c, answer, durationMs) {
     if (!c.store || c.plan.control?.bypass) return undefined;
-    return envelope(c.site, c.call.stored ? c.call.stored(answer) : answer, durationMs);
+    return envelope(c.site, c.call.stored ? c.call.stored(answer) : answer, durationMs, c.call.model);
   },
   copies(c) {
     const base = c.call.copies ?? (copiesByEncoding as Copies<unknown>);

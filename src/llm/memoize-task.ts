@@ -6,12 +6,12 @@ import type { Cache, ScopeOptions } from '../core/types.js';
 import { createCallSite, failOpen, isStored, joinFlight, planCall, readThen, storeResult, type CallPlan, type CallSite } from './cached-call.js';
 import type { StoredResult } from './entry.js';
 import { registerKeyRecipe } from './explain-key.js';
-import { checkNamespace, checkSiteOptions, optionNames } from './options.js';
+import { checkNamespace, checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
 import { namespacedKey } from './request-key.js';
 import type { Hold } from '../core/single-flight.js';
 import { registerStats } from './wrapper-stats.js';
 
-export interface MemoizeTaskOptions<A extends unknown[], R> {
+export interface MemoizeTaskOptions<A extends unknown[], R> extends FreshnessOptions<R, A> {
   /** Where results and locks are stored. Required. On Dragonfly, identical calls run once across processes. */
   cache: Cache;
   /** TTL of stored results, in seconds (`Infinity`: never expires). Default: the cache's `defaultTtl`. */
@@ -63,7 +63,7 @@ const DEFAULT_LOCK_TTL = 30;
 const FIRST_WAIT_MS = 10;
 const MAX_WAIT_MS = 1000;
 
-const MEMOIZE_TASK_OPTIONS = optionNames<MemoizeTaskOptions<unknown[], unknown>>({ cache: true, ttl: true, version: true, key: true, namespace: true, lockTtl: true, tenantId: true, shouldCache: true, countTokens: true });
+const MEMOIZE_TASK_OPTIONS = optionNames<MemoizeTaskOptions<unknown[], unknown>>({ cache: true, ttl: true, version: true, key: true, namespace: true, lockTtl: true, tenantId: true, shouldCache: true, countTokens: true, grace: true, graceBackoff: true, softTimeout: true, shouldServeStale: true, tags: true, prices: true });
 
 /**
  * Memoizes an async task for agent frameworks: returns a function with the
@@ -98,7 +98,7 @@ export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<
   const namespace = options.namespace ?? `task:${fn.name}`;
   checkNamespace(namespace, 'memoizeTask');
 
-  const site = createCallSite(options as MemoizeTaskOptions<unknown[], unknown>);
+  const site = createCallSite({ ...(options as MemoizeTaskOptions<unknown[], unknown>), ...siteFreshness('memoizeTask', options) });
   const keyFn = options.key as ((...args: unknown[]) => unknown) | undefined;
   const keyInput = (args: unknown[]) => ({ version: version ?? null, input: keyFn ? keyFn(...args) : args });
   const keyOf = (args: unknown[]): string | undefined => {
