@@ -1,6 +1,7 @@
-export type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions } from './core/types.js';
+export type { BatchEntries, Cache, CacheEntry, CacheStats, EntryOptions, GetOrSetOptions, ScopeOptions, SetOptions } from './core/types.js';
 export { CACHE_ERROR_TYPES, CacheError, DragonflyConnectionError, type CacheErrorType } from './core/errors.js';
-export { MAX_KEY_LENGTH, MAX_PATTERN_LENGTH, MAX_TENANT_LENGTH, MAX_TTL_SECONDS } from './core/keys.js';
+export { MAX_KEY_LENGTH, MAX_PATTERN_LENGTH, MAX_TAGS, MAX_TENANT_LENGTH, MAX_TTL_SECONDS } from './core/keys.js';
+export { TAG_GUARD_MS } from './core/tags.js';
 export { MAX_TRACKED_TENANTS } from './core/stats.js';
 export {
   batchCacheGet,
@@ -8,6 +9,8 @@ export {
   cacheClearPattern,
   cacheDelete,
   cacheGet,
+  cacheGetOrSet,
+  cacheInvalidateTags,
   cacheSet,
   getCacheStats,
   validateCache,
@@ -18,7 +21,8 @@ export { createFallbackCache, type CircuitState, type CircuitStats, type Fallbac
 export { requestKey, REQUEST_KEY_VERSION, type RequestKeyOptions } from './llm/request-key.js';
 export { explainKey, type KeyExplanation } from './llm/explain-key.js';
 export { withCacheControl, type CacheControl } from './llm/cache-control.js';
-export type { WrapperStats } from './llm/entry.js';
+export type { ModelPrice, Prices, WrapperStats } from './llm/entry.js';
+export { cacheInfo, type CacheInfo } from './llm/cache-info.js';
 export { cacheStats } from './llm/wrapper-stats.js';
 export { withCache, type WithCacheOptions } from './llm/with-cache.js';
 export { IDENTITY_FIELDS } from './llm/identity.js';

@@ -260,7 +260,7 @@ async function serverClock(client: Client): Promise<ServerClock> {
   const [seconds, micros] = await client.time();
   const after = Date.now();
   const server = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-  return { offsetMs: server - (before + after) / 2, errorMs: Math.ceil((after - before) / 2) + 1 };
+  return { offsetMs: Math.round(server - (before + after) / 2), errorMs: Math.ceil((after - before) / 2) + 1 };
 }
 
 /** What an entry with metadata holds (`ck2|`); the times are the server's clock, epoch ms. */

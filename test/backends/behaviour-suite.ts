@@ -13,6 +13,7 @@ import {
 import { MAX_KEY_LENGTH, MAX_PATTERN_LENGTH, MAX_TENANT_LENGTH, MAX_TTL_SECONDS } from '../../src/core/keys.js';
 import { MAX_TRACKED_TENANTS } from '../../src/core/stats.js';
 import type { Cache, ScopeOptions } from '../../src/core/types.js';
+import { registerFreshnessSuite } from './freshness-suite.js';
 
 /** What the suite may ask of a backend's factory. */
 export interface BehaviourCacheOptions {
@@ -285,6 +286,8 @@ export function registerCacheBehaviourSuite(name: string, factory: BehaviourCach
         await cache.close();
       }
     });
+
+    registerFreshnessSuite(() => fresh());
 
     describe('values', () => {
       it.each(ROUND_TRIPS)('%s round-trips exactly through set/get and setMany/getMany', async (_label, make) => {
