@@ -167,41 +167,67 @@ export function readThrough<T, C extends ReadCall<T>>(site: ReadSite, hooks: Rea
 /** A stale entry is at hand: refresh it, answering stale on failure, past `softTimeout`, or while upstream backs off. */
 function revalidate<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>, call: C, freshness: Freshness, staleValue: unknown): Promise<T> | T {
   let stale: T | undefined;
-  const staleAnswer = (): T | undefined => (stale ??= hooks.served(call, staleValue, 'stale'));
-  if (site.backoff.waiting(call.tenantId, call.key)) {
-    const answer = staleAnswer();
+  return withStale(
+    site,
+    freshness,
+    call.tenantId,
+    call.key,
+    () => (stale ??= hooks.served(call, staleValue, 'stale')),
+    () => produce(site, hooks, call),
+    () => hooks.missed(call),
+  );
+}
+
+/**
+ * The stale half of a read-through, for callers that produce their own way
+ * (`memoizeTask`'s lock): with a stale answer at hand (`stale()`, counted by
+ * the caller; `undefined` when the entry cannot answer), answers it while
+ * upstream for `key` backs off, when `refresh()` fails and
+ * `shouldServeStale` allows, or past `softTimeout`; otherwise the refresh's
+ * answer (`refreshed()` counts it).
+ */
+export function withStale<T>(
+  site: Pick<ReadSite, 'backoff'>,
+  freshness: Freshness,
+  tenantId: string | undefined,
+  key: string,
+  stale: () => T | undefined,
+  refresh: () => Promise<T>,
+  refreshed: () => void,
+): Promise<T> | T {
+  if (site.backoff.waiting(tenantId, key)) {
+    const answer = stale();
     if (answer !== undefined) return answer;
   }
-  const refreshed = produce(site, hooks, call);
+  const fresh = refresh();
   const fallback = (error: unknown): T => {
     if (freshness.shouldServeStale(error)) {
-      const answer = staleAnswer();
+      const answer = stale();
       if (answer !== undefined) return answer;
     }
     throw error;
   };
   const { softTimeout } = freshness;
   if (softTimeout === undefined) {
-    return refreshed.then((answer) => {
-      hooks.missed(call);
+    return fresh.then((answer) => {
+      refreshed();
       return answer;
     }, fallback);
   }
   return new Promise<T>((resolve, reject) => {
     let settled = false;
     const timer = setTimeout(() => {
-      const answer = staleAnswer();
       // An entry that cannot answer (foreign data) leaves the caller waiting for upstream.
-      if (answer === undefined || settled) return;
+      if (settled || stale() === undefined) return;
       settled = true;
-      resolve(answer);
+      resolve(stale() as T);
     }, softTimeout);
-    refreshed.then(
+    fresh.then(
       (answer) => {
         clearTimeout(timer);
         if (settled) return;
         settled = true;
-        hooks.missed(call);
+        refreshed();
         resolve(answer);
       },
       (error: unknown) => {

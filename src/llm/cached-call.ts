@@ -88,6 +88,13 @@ function countServed(site: CallSite<unknown>, stored: StoredResult, how: Served)
   if (site.prices !== undefined) stats.costSaved += costOf(stored, site.prices);
 }
 
+/** The answer of a stored result served as a hit or stale: counted, and marked for `cacheInfo`. */
+export function answerStored(site: CallSite<unknown>, stored: StoredResult, how: Served, key: string): unknown {
+  countServed(site, stored, how);
+  markServed(stored.value, { status: how, storedAt: stored.storedAt, key });
+  return stored.value;
+}
+
 /**
  * Reads the stored result for `key`, counting a hit (with what it saved) or a
  * miss. `undefined` on a miss, on a bypass/refresh, and when the cache fails.

@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CacheError } from '../core/errors.js';
 import { MAX_TTL_SECONDS } from '../core/keys.js';
-import type { Cache, ScopeOptions } from '../core/types.js';
-import { createCallSite, failOpen, isStored, joinFlight, planCall, readThen, storeResult, type CallPlan, type CallSite } from './cached-call.js';
+import type { Cache, CacheEntry, ScopeOptions } from '../core/types.js';
+import { withStale, type Freshness } from '../core/read-through.js';
+import { markServed } from './cache-info.js';
+import { answerStored, createCallSite, failOpen, isStored, joinFlight, planCall, readThen, storeResult, type CallPlan, type CallSite } from './cached-call.js';
 import type { StoredResult } from './entry.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { checkNamespace, checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
@@ -123,20 +125,56 @@ export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<
     }
     const joined = joinFlight<R>(site, plan, key);
     if (joined) return joined;
-    return readThen(site, plan, key, (hit, failed) => {
-      if (hit) return hit.value as R;
+    const start = (failed: boolean): Promise<R> => {
       const started = site.flights.join<R>(plan.tenantId, key, plan.control?.refresh === true);
       if (started) return started.answer;
       return site.flights.run(plan.tenantId, key, (hold) =>
         // A cache that just failed a read would fail the lock too, only later: run unlocked now.
-        failed ? produce(site, plan, key, task, hold, () => {}) : runLocked(site, plan, key, lockTtl, waitCap, task, hold),
+        failed ? produce(site, plan, key, task, hold, () => {}, args) : runLocked(site, plan, key, lockTtl, waitCap, task, hold, args),
       );
-    });
+    };
+    const { freshness } = site;
+    if (freshness !== undefined && !plan.control?.refresh) return readGraced(site, plan, key, freshness, start);
+    return readThen(site, plan, key, (hit, failed) => (hit ? (hit.value as R) : start(failed)));
   };
   memos.set(memoized, { site, keyOf });
   registerKeyRecipe(memoized, (args) => ({ input: keyInput(args), namespace, tenantId: options.tenantId }));
   registerStats(memoized, site.stats);
   return memoized;
+}
+
+/**
+ * With `grace`: reads the entry, stale or not; a stale one answers while the
+ * task backs off, when it fails (per `shouldServeStale`) or past `softTimeout`.
+ */
+async function readGraced<R>(site: CallSite<unknown>, plan: CallPlan, key: string, freshness: Freshness, start: (failed: boolean) => Promise<R>): Promise<R> {
+  let entry: CacheEntry | undefined;
+  let failed = false;
+  try {
+    entry = await site.cache.readEntry(key, scope(plan));
+  } catch (error) {
+    failOpen(site.stats, error);
+    failed = true;
+  }
+  const stored = entry !== undefined && isStored(entry.value) ? entry.value : undefined;
+  if (stored !== undefined && !entry?.stale) return answerStored(site, stored, 'hit', key) as R;
+  const run = (): Promise<R> =>
+    start(failed).then(
+      (value) => {
+        site.backoff.succeeded(plan.tenantId, key);
+        return value;
+      },
+      (error: unknown) => {
+        site.backoff.failed(plan.tenantId, key, freshness.graceBackoff);
+        throw error;
+      },
+    );
+  if (stored === undefined) {
+    site.stats.misses++;
+    return run();
+  }
+  let served: R | undefined;
+  return withStale(site, freshness, plan.tenantId, key, () => (served ??= answerStored(site, stored, 'stale', key) as R), run, () => void site.stats.misses++);
 }
 
 /**
@@ -184,6 +222,7 @@ async function produce<R>(
   task: () => Promise<R>,
   hold: Hold<R> | undefined,
   after: () => void,
+  args: readonly unknown[],
 ): Promise<R> {
   const started = performance.now();
   let value: R;
@@ -193,9 +232,10 @@ async function produce<R>(
     after();
     throw error;
   }
-  const held = storeResult(site, plan, key, value, performance.now() - started);
+  const held = storeResult(site, plan, key, value, performance.now() - started, args);
   if (held) hold?.(value, held);
   after();
+  markServed(value, { status: plan.control?.refresh ? 'bypass' : 'miss', key });
   return value;
 }
 
@@ -207,6 +247,7 @@ async function runLocked<R>(
   waitCap: number,
   task: () => Promise<R>,
   hold: Hold<R>,
+  args: readonly unknown[],
 ): Promise<R> {
   const { cache } = site;
   const lockKey = `${key}:lock`;
@@ -230,7 +271,7 @@ async function runLocked<R>(
       // Refused (a full server) or unreachable: never wait on a lock the cache would not take.
       failOpen(site.stats, error);
       // An `add` that timed out may still land: clean up as if it had, since only we hold the token.
-      return produce(site, plan, key, task, hold, isOutage(error) ? () => release(token) : () => {});
+      return produce(site, plan, key, task, hold, isOutage(error) ? () => release(token) : () => {}, args);
     }
     if (acquired) {
       liveTokens.add(token);
@@ -247,7 +288,7 @@ async function runLocked<R>(
         return done.value;
       }
       // The lock is released once the result is stored, so a waiter never finds neither.
-      return produce(site, plan, key, task, hold, () => release(token));
+      return produce(site, plan, key, task, hold, () => release(token), args);
     }
     for (;;) {
       await sleep(wait);
@@ -259,7 +300,7 @@ async function runLocked<R>(
         holder = await cache.get(lockKey, scoped);
       } catch (error) {
         failOpen(site.stats, error);
-        return produce(site, plan, key, task, hold, () => {});
+        return produce(site, plan, key, task, hold, () => {}, args);
       }
       if (holder === undefined) break;
       if (typeof holder === 'string' && holder.startsWith(`${PROCESS_TAG}:`) && !liveTokens.has(holder)) {
