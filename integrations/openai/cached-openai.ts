@@ -4,6 +4,7 @@ import type { Stream } from 'openai/core/streaming';
 import { CacheError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
 import {
+  answerStored,
   cachedCall,
   checkSiteOptions,
   createCallSite,
@@ -12,6 +13,7 @@ import {
   markServed,
   namespacedKey,
   optionNames,
+  gracedCall,
   planCall,
   readCached,
   registerKeyRecipe,
@@ -21,7 +23,9 @@ import {
   type CallSite,
   type FreshnessOptions,
   type KeyRecipe,
+  type RecordedStream,
   type SharedStream,
+  type StoredResult,
   type StreamCall,
 } from '../../src/llm/engine.js';
 import { cachedEmbeddings, embeddingItemKeyInput, inputItems } from './embeddings.js';
@@ -277,15 +281,26 @@ async function streamAnswer(client: OpenAI, endpoint: OpenAIEndpoint, site: Call
   };
   const joined = joinStream<unknown, Response | undefined>(shared);
   if (joined) return live(await joined, client, controller, key);
+  // Another caller may have started the same stream while this one read the cache.
+  const produce = async () => live(await (joinStream<unknown, Response | undefined>(shared, true) ?? startStream(shared)), client, controller, key);
+  const { freshness } = site;
+  if (freshness !== undefined && !plan.control?.refresh) {
+    // A stale recording answers when upstream refuses the stream, backs off, or is slower than softTimeout to open it.
+    return gracedCall(site, plan, key, freshness, (stored, how) => (isRecording(stored.value) ? replayed(site, stored, how, client, key) : undefined), produce);
+  }
   const hit = await readCached(site, plan, key);
   if (hit && isRecording(hit.value)) {
     const replay = replayStream(hit.value, client);
     markServed(replay, { status: 'hit', storedAt: hit.storedAt, key });
     return fromCache(replay);
   }
-  // Another caller may have started the same stream while this one read the cache.
-  const late = joinStream<unknown, Response | undefined>(shared, true);
-  return live(await (late ?? startStream(shared)), client, controller, key);
+  return produce();
+}
+
+function replayed(site: CallSite<unknown>, stored: StoredResult, how: 'hit' | 'stale', client: OpenAI, key: string): Answer<Stream<unknown>> {
+  const replay = replayStream(answerStored(site, stored, how, key) as RecordedStream, client);
+  markServed(replay, { status: how, storedAt: stored.storedAt, key });
+  return fromCache(replay, how);
 }
 
 function live(shared: SharedStream<unknown, Response | undefined>, client: OpenAI, controller: AbortController, key: string): Answer<Stream<unknown>> {

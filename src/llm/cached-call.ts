@@ -1,7 +1,7 @@
 import { CacheError } from '../core/errors.js';
-import { backgroundWrite as writeInBackground, Backoff, readThrough, type Freshness, type ReadCall, type ReadHooks, type Served } from '../core/read-through.js';
+import { backgroundWrite as writeInBackground, Backoff, readThrough, withStale, type Freshness, type ReadCall, type ReadHooks, type Served } from '../core/read-through.js';
 import { SingleFlight, copiesByEncoding, type Copies, type Held } from '../core/single-flight.js';
-import type { Cache, EntryOptions, SetOptions } from '../core/types.js';
+import type { Cache, CacheEntry, EntryOptions, SetOptions } from '../core/types.js';
 import { markServed } from './cache-info.js';
 import { currentCacheControl, type CacheControl } from './cache-control.js';
 import { costOf, emptyWrapperStats, tokensOf, usageOf, type Prices, type StoredResult, type WrapperStats } from './entry.js';
@@ -93,6 +93,54 @@ export function answerStored(site: CallSite<unknown>, stored: StoredResult, how:
   countServed(site, stored, how);
   markServed(stored.value, { status: how, storedAt: stored.storedAt, key });
   return stored.value;
+}
+
+/**
+ * A call with grace whose production is its own (`memoizeTask`'s lock, a
+ * shared stream): reads the entry, fresh or stale. A fresh one that
+ * `answer` can use answers (counted by `answer`); otherwise `produce` runs
+ * (told whether the read failed), and a stale one answers instead while
+ * upstream backs off, when `produce` fails (per `shouldServeStale`), or past
+ * `softTimeout`. `answer` gives `undefined` for a value it cannot use (a miss).
+ */
+export async function gracedCall<R>(
+  site: CallSite<unknown>,
+  plan: CallPlan,
+  key: string,
+  freshness: Freshness,
+  answer: (stored: StoredResult, how: Served) => R | undefined,
+  produce: (failed: boolean) => Promise<R>,
+): Promise<R> {
+  let entry: CacheEntry | undefined;
+  let failed = false;
+  try {
+    entry = await site.cache.readEntry(key, scopeOf(plan));
+  } catch (error) {
+    failOpen(site.stats, error);
+    failed = true;
+  }
+  const stored = entry !== undefined && isStored(entry.value) ? entry.value : undefined;
+  if (stored !== undefined && !entry?.stale) {
+    const hit = answer(stored, 'hit');
+    if (hit !== undefined) return hit;
+  }
+  const run = (): Promise<R> =>
+    produce(failed).then(
+      (value) => {
+        site.backoff.succeeded(plan.tenantId, key);
+        return value;
+      },
+      (error: unknown) => {
+        site.backoff.failed(plan.tenantId, key, freshness.graceBackoff);
+        throw error;
+      },
+    );
+  if (stored === undefined || !entry?.stale) {
+    site.stats.misses++;
+    return run();
+  }
+  let served: R | undefined;
+  return withStale(site, freshness, plan.tenantId, key, () => (served ??= answer(stored, 'stale')), run, () => void site.stats.misses++);
 }
 
 /**

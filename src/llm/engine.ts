@@ -8,9 +8,11 @@
  * If an integration needs more than this, add it here, not a deeper import.
  */
 export {
+  answerStored,
   cachedCall,
   createCallSite,
   failOpen,
+  gracedCall,
   planCall,
   readCached,
   readThen,

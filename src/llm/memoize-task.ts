@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CacheError } from '../core/errors.js';
 import { MAX_TTL_SECONDS } from '../core/keys.js';
-import type { Cache, CacheEntry, ScopeOptions } from '../core/types.js';
-import { withStale, type Freshness } from '../core/read-through.js';
+import type { Cache, ScopeOptions } from '../core/types.js';
 import { markServed } from './cache-info.js';
-import { answerStored, createCallSite, failOpen, isStored, joinFlight, planCall, readThen, storeResult, type CallPlan, type CallSite } from './cached-call.js';
+import { answerStored, createCallSite, failOpen, gracedCall, isStored, joinFlight, planCall, readThen, storeResult, type CallPlan, type CallSite } from './cached-call.js';
 import type { StoredResult } from './entry.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { checkNamespace, checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
@@ -134,47 +133,15 @@ export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<
       );
     };
     const { freshness } = site;
-    if (freshness !== undefined && !plan.control?.refresh) return readGraced(site, plan, key, freshness, start);
+    if (freshness !== undefined && !plan.control?.refresh) {
+      return gracedCall(site, plan, key, freshness, (stored, how) => answerStored(site, stored, how, key) as R, start);
+    }
     return readThen(site, plan, key, (hit, failed) => (hit ? (hit.value as R) : start(failed)));
   };
   memos.set(memoized, { site, keyOf });
   registerKeyRecipe(memoized, (args) => ({ input: keyInput(args), namespace, tenantId: options.tenantId }));
   registerStats(memoized, site.stats);
   return memoized;
-}
-
-/**
- * With `grace`: reads the entry, stale or not; a stale one answers while the
- * task backs off, when it fails (per `shouldServeStale`) or past `softTimeout`.
- */
-async function readGraced<R>(site: CallSite<unknown>, plan: CallPlan, key: string, freshness: Freshness, start: (failed: boolean) => Promise<R>): Promise<R> {
-  let entry: CacheEntry | undefined;
-  let failed = false;
-  try {
-    entry = await site.cache.readEntry(key, scope(plan));
-  } catch (error) {
-    failOpen(site.stats, error);
-    failed = true;
-  }
-  const stored = entry !== undefined && isStored(entry.value) ? entry.value : undefined;
-  if (stored !== undefined && !entry?.stale) return answerStored(site, stored, 'hit', key) as R;
-  const run = (): Promise<R> =>
-    start(failed).then(
-      (value) => {
-        site.backoff.succeeded(plan.tenantId, key);
-        return value;
-      },
-      (error: unknown) => {
-        site.backoff.failed(plan.tenantId, key, freshness.graceBackoff);
-        throw error;
-      },
-    );
-  if (stored === undefined) {
-    site.stats.misses++;
-    return run();
-  }
-  let served: R | undefined;
-  return withStale(site, freshness, plan.tenantId, key, () => (served ??= answerStored(site, stored, 'stale', key) as R), run, () => void site.stats.misses++);
 }
 
 /**

@@ -102,6 +102,22 @@ describeEachBackend('openai grace', ({ cache }) => {
     expect(cacheInfo(await call)?.status).toBe('miss');
   });
 
+  it('answers a streamed call with the stale recording when the provider refuses the stream', async () => {
+    const cached = cachedOpenAI(sdk(), { cache: cache(), ttl: TTL, grace: 60 });
+    const recorded = await collect(await cached.chat.completions.create(streamed));
+    await sleep(PAST_TTL_MS);
+    const outage = server.failFor('chat/completions', 429);
+    const { data, response } = await cached.chat.completions.create(streamed).withResponse();
+    expect(response.headers.get('x-cachekit-cache')).toBe('stale');
+    expect(cacheInfo(data)?.status).toBe('stale');
+    expect(await collect(data)).toEqual(recorded);
+    outage.recover();
+    await sleep(1100);
+    const fresh = await collect(await cached.chat.completions.create(streamed));
+    expect(fresh[0]?.id).not.toBe(recorded[0]?.id);
+    expect(cacheStats(cached)).toMatchObject({ staleHits: 1, misses: 2 });
+  });
+
   it('never answers one tenant with another tenant\'s stale answer', async () => {
     const cached = cachedOpenAI(sdk(), { cache: cache(), ttl: TTL, grace: 60 });
     await withCacheControl({ tenantId: 'a' }, () => cached.chat.completions.create(chat));
