@@ -14,6 +14,7 @@ export interface GetOrSetCounts {
 
 interface GetOrSetCall<T> extends ReadCall<T> {
   counts: GetOrSetCounts;
+  tags: readonly string[] | undefined;
 }
 
 // One per cache: its getOrSet calls share flights and backoff.
@@ -53,8 +54,8 @@ function checked<T>(key: string, factory: () => T | Promise<T>, options: GetOrSe
     store: true,
     share: true,
     freshness: freshnessOf('getOrSet', o),
-    upstream: async () => factory(),
-    tags: tags && (() => tags),
+    upstream: factory,
+    tags,
     counts,
   };
 }
@@ -100,7 +101,9 @@ const HOOKS: ReadHooks<unknown, GetOrSetCall<unknown>> = {
   },
   missed() {},
   joined() {},
+  answered() {},
   entry: (_call, answer) => answer,
+  tags: (call) => call.tags,
   copies: () => undefined,
   failed(_call, error) {
     // The caller's own mistakes and a closed cache are reported; an outage only costs a miss (the backend counted it).

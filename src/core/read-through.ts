@@ -88,9 +88,7 @@ export interface ReadCall<T> {
   /** `false` neither joins nor is joined (the caller's own abort signal ends its call). */
   share: boolean;
   freshness: Freshness | undefined;
-  upstream: () => Promise<T>;
-  /** The tags of an answer's entry. */
-  tags: ((answer: T) => readonly string[] | undefined) | undefined;
+  upstream: () => T | Promise<T>;
 }
 
 /** What differs between `getOrSet` and the LLM wrappers; one object per site, given each call. */
@@ -100,8 +98,12 @@ export interface ReadHooks<T, C extends ReadCall<T>> {
   missed(call: C): void;
   /** A caller joined a running call (`held` undefined) or an answer still held for its write. */
   joined(call: C, held: Held | undefined): void;
+  /** Upstream answered (before it is stored or handed out). */
+  answered(call: C, answer: T): void;
   /** What is stored of a fresh answer; `undefined` stores nothing. */
   entry(call: C, answer: T, durationMs: number): unknown;
+  /** The tags of a fresh answer's entry (may throw: the answer is then not stored). */
+  tags(call: C, answer: T): readonly string[] | undefined;
   copies(call: C): Copies<T> | undefined;
   /** A cache failure swallowed so the call goes on; throws the caller's own mistakes (`validation`). */
   failed(call: C, error: unknown): void;
@@ -281,6 +283,7 @@ export function produce<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHoo
       throw error;
     }
     site.backoff.succeeded(call.tenantId, call.key);
+    hooks.answered(call, answer);
     const held = store(site, hooks, call, answer, performance.now() - started, startedAt);
     if (held && hold) hold(answer, held);
     return answer;
@@ -296,7 +299,7 @@ function store<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>,
   if (value === undefined) return undefined;
   let tags: readonly string[] | undefined;
   try {
-    tags = call.tags?.(answer);
+    tags = hooks.tags(call, answer);
   } catch (error) {
     // The caller's tags function failed: storing untagged could serve the answer past an invalidation.
     hooks.writeFailed(call);

@@ -317,6 +317,8 @@ interface EngineCall<T> extends ReadCall<T> {
   site: CallSite<unknown>;
   call: CachedCall<T>;
   plan: CallPlan;
+  /** `refresh`: the answer upstream gives is a bypass, not a miss. */
+  refresh: boolean;
 }
 
 /**
@@ -343,11 +345,11 @@ export function cachedCall<T>(site: CallSite<unknown>, key: string, call: Cached
     store: control?.noStore !== true,
     share: call.share !== false,
     freshness: site.freshness,
-    upstream: () => upstreamMarked(call, refresh ? 'bypass' : 'miss', key),
-    tags: site.tags && ((answer: T) => (site.tags as NonNullable<CallSite<unknown>['tags']>)(call.stored ? call.stored(answer) : answer, ...(call.args ?? []))),
+    upstream: call.upstream,
     site,
     call,
     plan,
+    refresh,
   };
   return readThrough(site, HOOKS as ReadHooks<T, EngineCall<T>>, engineCall);
 }
@@ -377,6 +379,13 @@ const HOOKS: ReadHooks<unknown, EngineCall<unknown>> = {
   },
   joined(c, held) {
     countJoined(c.site, held);
+  },
+  answered(c, answer) {
+    markServed(c.call.stored ? c.call.stored(answer) : answer, { status: c.refresh ? 'bypass' : 'miss', key: c.key });
+  },
+  tags(c, answer) {
+    const { tags } = c.site;
+    return tags === undefined ? undefined : tags(c.call.stored ? c.call.stored(answer) : answer, ...(c.call.args ?? []));
   },
   entry(c, answer, durationMs) {
     if (!c.store || c.plan.control?.bypass) return undefined;
