@@ -34,6 +34,7 @@ const files = [
   '6-stampede.mjs',
   '7-clear-pattern.mjs',
   '8-memory-cost.mjs',
+  '9-tags.mjs',
 ];
 
 let redis;
