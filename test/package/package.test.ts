@@ -120,7 +120,9 @@ describe('the installed package', () => {
         for (const s of ${JSON.stringify(subpaths.map(specifier))}) {
           const esm = Object.keys(await import(s)).filter((k) => k !== 'default' && k !== 'module.exports').sort();
           const cjs = Object.keys(require(s)).sort();
-          if (esm.length === 0 || JSON.stringify(esm) !== JSON.stringify(cjs)) throw new Error(s + ': ' + esm + ' vs ' + cjs);
+          // A reserved sub-path (an integration being written) exports nothing yet, the same in both builds.
+          if (JSON.stringify(esm) !== JSON.stringify(cjs)) throw new Error(s + ': ' + esm + ' vs ' + cjs);
+          if (esm.length === 0 && ${JSON.stringify(['cachekit', 'cachekit/openai'])}.includes(s)) throw new Error(s + ' exports nothing');
         }
         console.log('exports ok');
       })().catch((e) => { console.error(e); process.exit(1); });`;
