@@ -440,7 +440,10 @@ class DragonflyCache implements Cache {
   // Tag records live at `<prefix>:x:<scope><tag>`: outside every scope, so no key listing,
   // pattern clear or tenant's stats sees them.
   private readonly records: string;
-  private readonly readThrough = { staleHit: (tenantId: string | undefined) => this.counters.add(scopeOf(tenantId), 'staleHits') };
+  private readonly readThrough = {
+    staleHit: (tenantId: string | undefined) => this.counters.add(scopeOf(tenantId), 'staleHits'),
+    unstorable: (tenantId: string | undefined) => this.counters.add(scopeOf(tenantId), 'errors'),
+  };
 
   /** Now, on the server's clock. */
   private now(): number {

@@ -142,9 +142,12 @@ class FallbackCacheImpl implements FallbackCache {
   private pendingPatterns: [string | undefined, string][] = [];
   private pendingTags: [string | undefined, readonly string[]][] = [];
   private pendingAll = false;
-  // getOrSet's stale answers, whichever cache served them; added to either's stats.
+  // getOrSet's stale answers and unstorable values, whichever cache served them; added to either's stats.
   private readonly staleHits = new CounterSet();
-  private readonly readThrough = { staleHit: (tenantId: string | undefined) => this.staleHits.add(scopeOf(tenantId), 'staleHits') };
+  private readonly readThrough = {
+    staleHit: (tenantId: string | undefined) => this.staleHits.add(scopeOf(tenantId), 'staleHits'),
+    unstorable: (tenantId: string | undefined) => this.staleHits.add(scopeOf(tenantId), 'errors'),
+  };
   private reconciling: Promise<void> | undefined;
 
   constructor(
@@ -499,7 +502,8 @@ class FallbackCacheImpl implements FallbackCache {
   async stats(options?: ScopeOptions): Promise<CacheStats> {
     checkScopeOptions('stats', options);
     const stats = await this.run((cache) => cache.stats(options));
-    return { ...stats, staleHits: stats.staleHits + this.staleHits.forScope(scopeOf(options?.tenantId)).staleHits };
+    const own = this.staleHits.forScope(scopeOf(options?.tenantId));
+    return { ...stats, staleHits: stats.staleHits + own.staleHits, errors: stats.errors + own.errors };
   }
 
   /**

@@ -170,7 +170,10 @@ class MemoryCache implements Cache {
     return getOrSet(this, this.readThrough, key, factory, options);
   }
 
-  private readonly readThrough = { staleHit: (tenantId: string | undefined) => this.counters.add(localScope(tenantId), 'staleHits') };
+  private readonly readThrough = {
+    staleHit: (tenantId: string | undefined) => this.counters.add(localScope(tenantId), 'staleHits'),
+    unstorable: (tenantId: string | undefined) => this.counters.add(localScope(tenantId), 'errors'),
+  };
 
   async invalidateTags(tags: readonly string[], options?: ScopeOptions): Promise<void> {
     this.open();

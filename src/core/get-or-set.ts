@@ -7,9 +7,11 @@ import type { Cache, GetOrSetOptions } from './types.js';
 
 const OPTIONS = optionNames<GetOrSetOptions>({ ttl: true, tenantId: true, tags: true, grace: true, graceBackoff: true, softTimeout: true, shouldServeStale: true });
 
-/** What a backend counts of its `getOrSet` calls beyond its reads: stale answers served. */
+/** What a backend counts of its `getOrSet` calls beyond its own operations: stale answers served, values it could not store. */
 export interface GetOrSetCounts {
   staleHit(tenantId: string | undefined): void;
+  /** A factory's value the cache refused to encode (a class instance, a function): answered, not stored. */
+  unstorable(tenantId: string | undefined): void;
 }
 
 interface GetOrSetCall<T> extends ReadCall<T> {
@@ -109,6 +111,9 @@ const HOOKS: ReadHooks<unknown, GetOrSetCall<unknown>> = {
     // The caller's own mistakes and a closed cache are reported; an outage only costs a miss (the backend counted it).
     if (error instanceof CacheError && (error.errorType === 'validation' || error.errorType === 'closed')) throw error;
   },
-  writeFailed() {},
+  writeFailed(call, error) {
+    // Outages were counted by the backend's own write; a value it cannot encode was not.
+    if (error === undefined || (error instanceof CacheError && (error.errorType === 'serialization' || error.errorType === 'validation'))) call.counts.unstorable(call.tenantId);
+  },
   dropped() {},
 };

@@ -107,8 +107,8 @@ export interface ReadHooks<T, C extends ReadCall<T>> {
   copies(call: C): Copies<T> | undefined;
   /** A cache failure swallowed so the call goes on; throws the caller's own mistakes (`validation`). */
   failed(call: C, error: unknown): void;
-  /** A background write that failed. */
-  writeFailed(call: C): void;
+  /** A background write that failed (`error` undefined: the answer's tags could not be read). */
+  writeFailed(call: C, error: unknown): void;
   /** A write refused, or dropped past the cap on writes in flight. */
   dropped(call: C): void;
 }
@@ -267,7 +267,7 @@ async function staleAfterJoin<T, C extends ReadCall<T>>(site: ReadSite, hooks: R
  * the answer handed back as soon as upstream gives it, the write after it in
  * the background. The caller has counted its miss already.
  */
-export function produce<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>, call: C): Promise<T> {
+function produce<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>, call: C): Promise<T> {
   if (call.share) {
     const joined = site.flights.join<T>(call.tenantId, call.key, !call.read);
     if (joined) return joined.answer;
@@ -302,7 +302,7 @@ function store<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>,
     tags = hooks.tags(call, answer);
   } catch (error) {
     // The caller's tags function failed: storing untagged could serve the answer past an invalidation.
-    hooks.writeFailed(call);
+    hooks.writeFailed(call, undefined);
     return undefined;
   }
   const grace = call.freshness?.grace;
@@ -310,7 +310,7 @@ function store<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>,
   const options = writeOptions(call, tags, grace, startedAt);
   const write = backgroundWrite(
     site.cache,
-    { writeFailed: () => hooks.writeFailed(call), dropped: () => hooks.dropped(call) },
+    { writeFailed: (error) => hooks.writeFailed(call, error), dropped: () => hooks.dropped(call) },
     (cache) => (plain ? cache.set(call.key, value, options) : cache.writeEntry(call.key, value, options)),
   );
   return write && { write, stored: value };
@@ -342,7 +342,7 @@ const writesInFlight = new WeakMap<Cache, number>();
  */
 export function backgroundWrite(
   cache: Cache,
-  counts: { writeFailed(): void; dropped(): void },
+  counts: { writeFailed(error: unknown): void; dropped(): void },
   write: (cache: Cache) => Promise<boolean | number>,
 ): Promise<void> | undefined {
   const pending = writesInFlight.get(cache) ?? 0;
@@ -362,9 +362,9 @@ export function backgroundWrite(
       done(cache);
       if (stored === false) counts.dropped();
     },
-    () => {
+    (error: unknown) => {
       done(cache);
-      counts.writeFailed();
+      counts.writeFailed(error);
     },
   );
 }

@@ -266,7 +266,7 @@ export function backgroundWrite<O extends SetOptions | undefined>(
   return writeInBackground(cache, statsCounts(stats), (c) => write(c, options));
 }
 
-function statsCounts(stats: WrapperStats): { writeFailed(): void; dropped(): void } {
+function statsCounts(stats: WrapperStats): { writeFailed(error: unknown): void; dropped(): void } {
   return {
     writeFailed: () => void stats.errors++,
     dropped: () => void stats.writesDropped++,

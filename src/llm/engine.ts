@@ -4,7 +4,9 @@
  * An integration owns its framework's shapes only: how a call becomes key
  * input, how an answer becomes a stored value and back, how stream parts map
  * onto recorded chunks. Reading, single-flight, storing in the background,
- * failing open, per-call controls, stats and key explanations are here, once.
+ * failing open, grace (stale answers, backoff, soft timeouts), tags, cost,
+ * `cacheInfo` marks, shared live streams (`startStream`/`joinStream`),
+ * per-call controls, stats and key explanations are here, once.
  * If an integration needs more than this, add it here, not a deeper import.
  */
 export {

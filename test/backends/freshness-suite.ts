@@ -68,6 +68,19 @@ export function registerFreshnessSuite(fresh: () => Promise<Cache>): void {
       expect(await cache.getOrSet('k', async () => 2)).toBe(2);
     });
 
+    it('answers a value the cache cannot store (a class instance) without storing it, counted in errors', async () => {
+      const cache = await fresh();
+      class Point {
+        x = 1;
+      }
+      const before = (await cache.stats()).errors;
+      const point = await cache.getOrSet('k', async () => new Point());
+      expect(point).toBeInstanceOf(Point);
+      await sleep(20);
+      expect(await cache.get('k')).toBeUndefined();
+      expect((await cache.stats()).errors).toBe(before + 1);
+    });
+
     it('stores with the ttl given', async () => {
       const cache = await fresh();
       let calls = 0;

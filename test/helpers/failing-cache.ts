@@ -12,7 +12,7 @@ export function createFailingCache(): Cache {
   const cache: Cache = {
     kind: 'failing',
     // The read-through every backend runs, over these failing reads and writes.
-    getOrSet: (key, factory, options) => getOrSet(cache, { staleHit() {} }, key, factory, options),
+    getOrSet: (key, factory, options) => getOrSet(cache, { staleHit() {}, unstorable() {} }, key, factory, options),
     readEntry: down,
     writeEntry: down,
     invalidateTags: down,
