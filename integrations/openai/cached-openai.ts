@@ -172,8 +172,15 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
         }
         // A caller's abort signal must not end the call other callers wait on.
         const signal = signalOf(requestOptions);
-        const model = (params as { model?: unknown }).model;
-        const call = { key, send, share: signal === undefined, args: [params, requestOptions], model: typeof model === 'string' ? model : undefined };
+        // Only what the options read: a hit allocates nothing for tags or prices it does not use.
+        const model = options.prices === undefined ? undefined : (params as { model?: unknown }).model;
+        const call: Call = {
+          key,
+          send,
+          share: signal === undefined,
+          args: options.tags === undefined ? undefined : [params, requestOptions],
+          model: typeof model === 'string' ? model : undefined,
+        };
         return sdkPromise(client, stream ? streamAnswer(client, endpoint, streamed, call, signal) : jsonAnswer(json, call));
       };
   };
@@ -228,7 +235,7 @@ interface Call {
   key: string;
   send: () => APIPromise<unknown>;
   share: boolean;
-  args: unknown[];
+  args: unknown[] | undefined;
   model: string | undefined;
 }
 
