@@ -74,6 +74,7 @@ const files = [
   '9-ai-sdk-hit.mjs',
   '10-langchain-hit.mjs',
   '11-keyv-hit.mjs',
+  '12-tags.mjs',
 ];
 
 let redis;

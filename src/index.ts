@@ -4,10 +4,11 @@
  * @packageDocumentation
  * @module cachekit
  */
-export type { BatchEntries, Cache, CacheStats, EntryInfo, ScopeOptions, SetOptions, StatsOptions } from './core/types.js';
+export type { BatchEntries, Cache, CacheEntry, CacheStats, EntryInfo, EntryOptions, GetOrSetOptions, ScopeOptions, SetOptions, StatsOptions } from './core/types.js';
 export { CACHE_EVENT_TYPES, type CacheEvent, type CacheEventListener, type CacheEvents, type CacheEventType, type CacheLogger } from './core/events.js';
 export { CACHE_ERROR_TYPES, CacheError, DragonflyConnectionError, type CacheErrorOptions, type CacheErrorType } from './core/errors.js';
-export { MAX_KEY_LENGTH, MAX_PATTERN_LENGTH, MAX_TENANT_LENGTH, MAX_TTL_SECONDS } from './core/keys.js';
+export { MAX_KEY_LENGTH, MAX_PATTERN_LENGTH, MAX_TAGS, MAX_TENANT_LENGTH, MAX_TTL_SECONDS } from './core/keys.js';
+export { TAG_GUARD_MS } from './core/tags.js';
 export { MAX_TRACKED_TENANTS } from './core/stats.js';
 export {
   batchCacheGet,
@@ -15,6 +16,8 @@ export {
   cacheClearPattern,
   cacheDelete,
   cacheGet,
+  cacheGetOrSet,
+  cacheInvalidateTags,
   cacheSet,
   getCacheStats,
   validateCache,
@@ -25,7 +28,8 @@ export { createFallbackCache, type CircuitState, type CircuitStats, type Fallbac
 export { requestKey, REQUEST_KEY_VERSION, type RequestKeyOptions } from './llm/request-key.js';
 export { explainKey, type KeyExplanation } from './llm/explain-key.js';
 export { withCacheControl, type CacheControl } from './llm/cache-control.js';
-export type { WrapperStats } from './llm/entry.js';
+export type { ModelPrice, Prices, WrapperStats } from './llm/entry.js';
+export { cacheInfo, type CacheInfo } from './llm/cache-info.js';
 export { cacheStats } from './llm/wrapper-stats.js';
 export { cacheEvents } from './llm/wrapper-events.js';
 export { withCache, type WithCacheOptions } from './llm/with-cache.js';

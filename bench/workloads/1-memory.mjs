@@ -16,6 +16,7 @@ let sink = 0;
 function contenders(ck, value) {
   const cachekit = ck.createMemoryCache({ maxSize: 10_000 });
   const cachekitRef = ck.createMemoryCache({ maxSize: 10_000, byReference: true });
+  const cachekitTagged = ck.createMemoryCache({ maxSize: 10_000 });
   const lru = new LRUCache({ max: 10_000 });
   const lruJson = new LRUCache({ max: 10_000 });
   const manager = createCache();
@@ -26,6 +27,7 @@ function contenders(ck, value) {
   return [
     async('cachekit', (k) => cachekit.get(k), (k) => cachekit.set(k, value)),
     async('cachekit byReference', (k) => cachekitRef.get(k), (k) => cachekitRef.set(k, value)),
+    async('cachekit, tagged entries (2 tags)', (k) => cachekitTagged.get(k), (k) => cachekitTagged.set(k, value, { tags: [`doc:${k}`, 'corpus:v1'] })),
     { name: 'lru-cache (refs, sync)', sync: true, get: (k) => lru.get(k), set: (k) => lru.set(k, value) },
     { name: 'lru-cache + JSON (sync)', sync: true, get: (k) => JSON.parse(lruJson.get(k)), set: (k) => lruJson.set(k, JSON.stringify(value)) },
     // Not a peer: the floor any Promise-returning cache pays, raw lru-cache behind one await.

@@ -16,6 +16,9 @@ export default {
   async run({ ck, redis, rounds, blockMs }) {
     const server = await redis();
     const cachekit = await ck.createDragonflyCache({ url: server.url, keyPrefix: 'bench2ck' });
+    // The same cache with tagged entries: a hit reads the entry, then its tags' records (one more round trip).
+    const tagged = await ck.createDragonflyCache({ url: server.url, keyPrefix: 'bench2ckt' });
+    const tags = (k) => [`doc:${k}`, 'corpus:v1'];
     const piped = new Redis({ port: server.port, enableAutoPipelining: true });
     const plain = new Redis({ port: server.port });
     const keyv = new Keyv(new KeyvRedis(server.url), { namespace: 'bench2kv' });
@@ -30,6 +33,7 @@ export default {
     });
     const cs = [
       { name: 'cachekit', get: (k) => cachekit.get(k), set: (k) => cachekit.set(k, value) },
+      { name: 'cachekit, tagged entries (2 tags)', get: (k) => tagged.get(k), set: (k) => tagged.set(k, value, { tags: tags(k) }) },
       { name: 'ioredis + JSON, auto-pipelining', ...json(piped, 'bench2p:') },
       { name: 'ioredis + JSON, no pipelining', ...json(plain, 'bench2n:') },
       { name: 'keyv + @keyv/redis', get: (k) => keyv.get(k), set: (k) => keyv.set(k, value) },
@@ -56,6 +60,10 @@ export default {
         tables.push({ title: `2. Redis ${op}${op === 'get' ? ' (hit)' : ''}, 2 KB, ${CALLERS} callers`, reference: 'cachekit', rows: withRatios(rows, 'cachekit') });
       }
       const checks = [];
+      const hit = (n) => results.get.find((r) => r.name === n).opsPerSec;
+      const taggedRatio = hit('cachekit, tagged entries (2 tags)') / hit('cachekit');
+      // Two round trips instead of one (the entry, then its tags' records in one MGET): at most half the throughput.
+      checks.push(check('redis get: a tagged hit vs an untagged one', '>= 0.5x (at most one more round trip)', `${taggedRatio.toFixed(2)}x`, taggedRatio >= 0.5));
       for (const op of ['get', 'set']) {
         const v = (n) => results[op].find((r) => r.name === n).opsPerSec;
         const a = v('cachekit') / v('ioredis + JSON, auto-pipelining');
@@ -70,6 +78,7 @@ export default {
       return { tables, checks };
     } finally {
       await cachekit.close();
+      await tagged.close();
       piped.disconnect();
       plain.disconnect();
       await keyv.disconnect?.();

@@ -158,7 +158,7 @@ function createMiddleware(where: string, options: CacheMiddlewareOptions, specif
       return cachedCall<GenerateResult>(generateSite, key, {
         upstream: async () => doGenerate(),
         stored: storableResult,
-        hit: (stored, entry) => hitResult(stored as GenerateResult, { hit: true, storedAt: entry.storedAt, key }),
+        hit: (stored, _how, entry) => hitResult(stored as GenerateResult, { hit: true, storedAt: entry.storedAt, key }),
         copies: (answer) => {
           const copy = copiesByEncoding(storableResult(answer));
           const storedAt = Date.now();

@@ -3,11 +3,36 @@ import type { APIPromise } from 'openai/core/api-promise';
 import type { Stream } from 'openai/core/streaming';
 import { CacheError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
-import { cachedCall, checkSiteOptions, countBypass, createCallSite, isRecording, namespacedKey, optionNames, planCall, readCached, recordChunks, registerKeyRecipe, registerStats, type CallSite, type KeyRecipe, type StreamShape } from '../../src/llm/engine.js';
+import {
+  answerStored,
+  countBypass,
+  cachedCall,
+  checkSiteOptions,
+  createCallSite,
+  isRecording,
+  joinStream,
+  markServed,
+  namespacedKey,
+  optionNames,
+  gracedCall,
+  planCall,
+  readCached,
+  registerKeyRecipe,
+  registerStats,
+  siteFreshness,
+  startStream,
+  type CallSite,
+  type FreshnessOptions,
+  type KeyRecipe,
+  type RecordedStream,
+  type SharedStream,
+  type StoredResult,
+  type StreamCall,
+} from '../../src/llm/engine.js';
 import { cachedEmbeddings, embeddingItemKeyInput, inputItems } from './embeddings.js';
 import { keyParams, optionsChangeRequest, PARAMS_OUT_OF_KEY, providerIdentity, type OpenAIEndpoint } from './request-params.js';
 import { answerCopies, fromCache, sdkPromise, type Answer } from './sdk-promise.js';
-import { recordStream, replayStream } from './stream-replay.js';
+import { liveStream, replayStream, streamShape } from './stream-replay.js';
 
 /**
  * Options of `cachedOpenAI`.
@@ -15,7 +40,7 @@ import { recordStream, replayStream } from './stream-replay.js';
  * @example
  * const openai = cachedOpenAI(new OpenAI(), { cache, ttl: 3600, tenantId: 'acme' });
  */
-export interface CachedOpenAIOptions {
+export interface CachedOpenAIOptions extends FreshnessOptions<unknown, [params: unknown, requestOptions?: unknown]> {
   /** Where answers are stored. Required. */
   cache: Cache;
   /** TTL of stored answers, in seconds (`Infinity`: never expires). Default: the cache's `defaultTtl`. */
@@ -52,7 +77,20 @@ interface Node {
   [prop: string]: Node | Leaf;
 }
 
-const CACHED_OPENAI_OPTIONS = optionNames<CachedOpenAIOptions>({ cache: true, ttl: true, namespace: true, tenantId: true, shouldCache: true, countTokens: true });
+const CACHED_OPENAI_OPTIONS = optionNames<CachedOpenAIOptions>({
+  cache: true,
+  ttl: true,
+  namespace: true,
+  tenantId: true,
+  shouldCache: true,
+  countTokens: true,
+  grace: true,
+  graceBackoff: true,
+  softTimeout: true,
+  shouldServeStale: true,
+  tags: true,
+  prices: true,
+});
 
 /**
  * Caches the answers of an `openai` client and returns an object of the same
@@ -75,6 +113,7 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
   const shared = createCallSite({ cache: options.cache });
   const { stats } = shared;
   const namespace = options.namespace ?? 'openai';
+  const freshness = siteFreshness('cachedOpenAI', options);
 
   const site = (endpoint: OpenAIEndpoint, stream: boolean): CallSite<unknown> => {
     const user = options.shouldCache;
@@ -89,6 +128,7 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
           user || finished ? (result: unknown) => (finished?.(result) ?? true) && (user?.(result, { endpoint, stream }) ?? true) : undefined,
         countTokens: countTokens && ((result: unknown) => countTokens(result, { endpoint, stream })),
         namespace,
+        ...freshness,
       },
       shared,
     );
@@ -139,9 +179,17 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
           return send();
         }
         // A caller's abort signal must not end the call other callers wait on.
-        const share = !holdsSignal(requestOptions);
+        const signal = signalOf(requestOptions);
+        // Only what the options read: a hit allocates nothing for tags it does not use.
         const model = modelOf(params);
-        return sdkPromise(client, stream ? streamAnswer(client, endpoint, streamed, key, send, model) : jsonAnswer(json, key, send, share, model));
+        const call: Call = {
+          key,
+          send,
+          share: signal === undefined,
+          args: options.tags === undefined ? undefined : [params, requestOptions],
+          model,
+        };
+        return sdkPromise(client, stream ? streamAnswer(client, endpoint, streamed, call, signal) : jsonAnswer(json, call));
       };
   };
   const explained = (leaf: Leaf, endpoint: OpenAIEndpoint): Leaf => (resource, original) => {
@@ -165,7 +213,7 @@ export function cachedOpenAI<C extends OpenAI>(client: C, options: CachedOpenAIO
           namespace,
           params: params as never,
           upstream: send as never,
-          share: !holdsSignal(requestOptions),
+          share: signalOf(requestOptions) === undefined,
         });
         if (cached !== undefined) return cached;
         countBypass(stats);
@@ -190,11 +238,28 @@ async function upstream<T>(send: () => APIPromise<T>): Promise<Answer<T>> {
   return { value: data, response };
 }
 
-function jsonAnswer(site: CallSite<unknown>, key: string, send: () => APIPromise<unknown>, share: boolean, model: string | undefined): Promise<Answer<unknown>> {
-  return cachedCall<Answer<unknown>>(site, key, { upstream: () => upstream(send), stored: valueOf, copies: answerCopies, hit: fromCache, share, model });
+/** One cached generation call, as `create` saw it. */
+interface Call {
+  key: string;
+  send: () => APIPromise<unknown>;
+  share: boolean;
+  args: unknown[] | undefined;
+  model: string | undefined;
 }
 
-/** The request's model, for events and metrics only (never the key: that holds every param). */
+function jsonAnswer(site: CallSite<unknown>, call: Call): Promise<Answer<unknown>> {
+  return cachedCall<Answer<unknown>>(site, call.key, {
+    upstream: () => upstream(call.send),
+    stored: valueOf,
+    copies: answerCopies,
+    hit: fromCache,
+    share: call.share,
+    args: call.args,
+    model: call.model,
+  });
+}
+
+/** The request's model, for prices, events and metrics (never the key: that holds every param). */
 export function modelOf(params: unknown): string | undefined {
   const model = (params as { model?: unknown } | null)?.model;
   return typeof model === 'string' ? model : undefined;
@@ -204,27 +269,66 @@ function valueOf(answer: Answer<unknown>): unknown {
   return answer.value;
 }
 
-async function streamAnswer(
-  client: OpenAI,
-  endpoint: OpenAIEndpoint,
-  site: CallSite<unknown>,
-  key: string,
-  send: () => APIPromise<unknown>,
-  model: string | undefined,
-): Promise<Answer<Stream<unknown>>> {
+/**
+ * A streamed call: a replay on a hit; on a miss, one upstream stream shared
+ * by every identical streamed call of this process while it runs (each
+ * caller its own `Stream` of its own chunk objects, its abort ending only its
+ * own stream). A call with an abort signal joins a running stream but never
+ * starts a shared one: its signal is bound to its own upstream request.
+ */
+async function streamAnswer(client: OpenAI, endpoint: OpenAIEndpoint, site: CallSite<unknown>, call: Call, signal: AbortSignal | undefined): Promise<Answer<Stream<unknown>>> {
   const plan = planCall(site);
-  plan.model = model;
+  plan.model = call.model;
+  const { key } = call;
   if (plan.control?.bypass) {
     countBypass(site.stats, key, plan);
-    return upstream(send as () => APIPromise<Stream<unknown>>);
+    const answer = await upstream(call.send as () => APIPromise<Stream<unknown>>);
+    markServed(answer.value, { status: 'bypass', key });
+    return answer;
+  }
+  // Each caller's own controller: `stream.controller.abort()` ends its stream, never another's.
+  const controller = new AbortController();
+  const shared: StreamCall<unknown, Response | undefined> = {
+    site,
+    plan,
+    key,
+    share: call.share,
+    signal: signal === undefined ? controller.signal : AbortSignal.any([controller.signal, signal]),
+    shape: streamShape(endpoint),
+    args: call.args,
+    open: async () => {
+      const { value, response } = await upstream(call.send as () => APIPromise<Stream<unknown>>);
+      return { source: value, cancel: () => value.controller.abort(), aborted: () => value.controller.signal.aborted, extra: response };
+    },
+  };
+  const joined = joinStream<unknown, Response | undefined>(shared);
+  if (joined) return live(await joined, client, controller, key);
+  // Another caller may have started the same stream while this one read the cache.
+  const produce = async () => live(await (joinStream<unknown, Response | undefined>(shared, true) ?? startStream(shared)), client, controller, key);
+  const { freshness } = site;
+  if (freshness !== undefined && !plan.control?.refresh) {
+    // A stale recording answers when upstream refuses the stream, backs off, or is slower than softTimeout to open it.
+    return gracedCall(site, plan, key, freshness, (stored, how) => (isRecording(stored.value) ? replayed(site, stored, how, client, key) : undefined), produce);
   }
   const hit = await readCached(site, plan, key);
-  if (hit && isRecording(hit.value)) return fromCache(replayStream(hit.value, client));
-  const started = performance.now();
-  const answer = await upstream(send as () => APIPromise<Stream<unknown>>);
-  const record = (source: AsyncIterable<unknown>, shape: StreamShape<unknown>, aborted: () => boolean) =>
-    recordChunks(site, plan, key, source, shape, started, aborted);
-  return { value: recordStream(answer.value, client, endpoint, record), response: answer.response };
+  if (hit && isRecording(hit.value)) {
+    const replay = replayStream(hit.value, client);
+    markServed(replay, { status: 'hit', storedAt: hit.storedAt, key });
+    return fromCache(replay);
+  }
+  return produce();
+}
+
+function replayed(site: CallSite<unknown>, stored: StoredResult, how: 'hit' | 'stale', client: OpenAI, key: string): Answer<Stream<unknown>> {
+  const replay = replayStream(answerStored(site, stored, how, key) as RecordedStream, client);
+  markServed(replay, { status: how, storedAt: stored.storedAt, key });
+  return fromCache(replay, how);
+}
+
+function live(shared: SharedStream<unknown, Response | undefined>, client: OpenAI, controller: AbortController, key: string): Answer<Stream<unknown>> {
+  const stream = liveStream(shared.chunks, controller, client);
+  markServed(stream, { status: shared.status, key });
+  return shared.status === 'hit' ? fromCache(stream) : { value: stream, response: shared.extra };
 }
 
 // The Responses API answers background, failed and cut-short requests with a
@@ -241,8 +345,9 @@ function droppedOf(params: object, requestOptions: unknown, more: string[]): str
   return dropped;
 }
 
-function holdsSignal(requestOptions: unknown): boolean {
-  return (requestOptions as { signal?: unknown } | null | undefined)?.signal != null;
+function signalOf(requestOptions: unknown): AbortSignal | undefined {
+  const signal = (requestOptions as { signal?: unknown } | null | undefined)?.signal;
+  return signal instanceof AbortSignal ? signal : undefined;
 }
 
 /**

@@ -10,18 +10,24 @@ export interface Answer<T> {
 
 type ResponseProps = ConstructorParameters<typeof APIPromise>[1] extends Promise<infer P> ? P : never;
 
-/** The answer of a hit: `asResponse()` gets an empty 200 marked `x-cachekit-cache: hit`, built on first use. */
-export function fromCache<T>(value: T): Answer<T> {
-  return new CachedAnswer(value);
+/**
+ * The answer of a hit (or a stale answer): `asResponse()` gets an empty 200
+ * marked `x-cachekit-cache: hit` (or `stale`), built on first use.
+ */
+export function fromCache<T>(value: T, how: 'hit' | 'stale' = 'hit'): Answer<T> {
+  return new CachedAnswer(value, how);
 }
 
 // A class rather than an object literal with a getter: the literal costs a
 // closure, a context and an accessor pair on every hit (bench workload 5).
 class CachedAnswer<T> implements Answer<T> {
   private made: Response | undefined = undefined;
-  constructor(readonly value: T) {}
+  constructor(
+    readonly value: T,
+    private readonly how: 'hit' | 'stale',
+  ) {}
   get response(): Response {
-    return (this.made ??= new Response(null, { status: 200, headers: { 'x-cachekit-cache': 'hit' } }));
+    return (this.made ??= new Response(null, { status: 200, headers: { 'x-cachekit-cache': this.how } }));
   }
 }
 

@@ -4,23 +4,25 @@ import { OpenAIError } from 'openai/error';
 import { replayChunks, type RecordedStream, type StreamShape } from '../../src/llm/engine.js';
 import type { OpenAIEndpoint } from './request-params.js';
 
+/** How an endpoint's stream tells a whole answer (a finish reason, `response.completed`) and reports usage. */
+export function streamShape(endpoint: OpenAIEndpoint): StreamShape<unknown> {
+  return { complete: (chunks) => endedWhole(endpoint, chunks), usage: (chunks) => usageOf(endpoint, chunks) };
+}
+
 /**
- * Passes upstream's chunks to the caller as they arrive and records them (see
- * `recordChunks`): a stream that errors, that the caller leaves early
- * (`break`), that is aborted (the SDK ends an aborted stream quietly, without
- * an error) or that ended without finishing is never stored. The returned
- * stream shares upstream's controller, so `stream.controller.abort()` still
- * stops the request.
+ * One caller's SDK `Stream` of a live (shared) upstream stream: `controller`
+ * is the caller's own, so `stream.controller.abort()` ends this stream only
+ * (quietly, as the SDK's own aborted streams end); upstream is cancelled when
+ * no caller is left. Iterating it twice throws, like the SDK's.
  */
-export function recordStream<T>(
-  upstream: Stream<T>,
-  client: OpenAI,
-  endpoint: OpenAIEndpoint,
-  record: (source: AsyncIterable<T>, shape: StreamShape<T>, aborted: () => boolean) => AsyncGenerator<T, void, undefined>,
-): Stream<T> {
-  const shape: StreamShape<T> = { complete: (chunks) => endedWhole(endpoint, chunks), usage: (chunks) => usageOf(endpoint, chunks) };
-  const recorded = record(upstream, shape, () => upstream.controller.signal.aborted);
-  return new Stream(() => recorded, upstream.controller, client);
+export function liveStream<T>(chunks: AsyncGenerator<T, void, undefined>, controller: AbortController, client: OpenAI): Stream<T> {
+  let consumed = false;
+  async function* iterator(): AsyncGenerator<T> {
+    if (consumed) throw new OpenAIError('Cannot iterate over a consumed stream, use `.tee()` to split the stream.');
+    consumed = true;
+    yield* chunks;
+  }
+  return new Stream(() => iterator(), controller, client);
 }
 
 /**

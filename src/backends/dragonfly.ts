@@ -2,11 +2,13 @@ import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { CacheError, DragonflyConnectionError } from '../core/errors.js';
 import { checkLogger, EventHub, log, type CacheEvent, type CacheEventListener, type CacheEventType, type CacheLogger } from '../core/events.js';
-import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, checkStatsOptions, defaultTtlMs, entriesOf, keysOf, scopeOf, ttlMs } from '../core/keys.js';
+import { getOrSet } from '../core/get-or-set.js';
+import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, checkStatsOptions, defaultTtlMs, entriesOf, keysOf, scopeOf, tagsOf, ttlMs, writeMetaOf, type WriteMeta } from '../core/keys.js';
 import { checkOptions, describeType, describeValue, optionNames } from '../core/options.js';
 import { decode, encode } from '../core/serialization.js';
 import { CounterSet, toStats, type Measured } from '../core/stats.js';
-import type { BatchEntries, Cache, CacheStats, EntryInfo, ScopeOptions, SetOptions, StatsOptions } from '../core/types.js';
+import { TAG_GUARD_MS, tooOldToTag } from '../core/tags.js';
+import type { BatchEntries, Cache, CacheEntry, CacheStats, EntryInfo, EntryOptions, GetOrSetOptions, ScopeOptions, SetOptions, StatsOptions } from '../core/types.js';
 import { Deadlines } from './deadlines.js';
 
 /**
@@ -66,6 +68,9 @@ export interface DragonflyCacheOptions {
 }
 
 const ENVELOPE = 'ck1|';
+// Entries with a grace period or tags: `ck2|<length>|<meta JSON, ASCII><encoded value>`. Plain
+// entries keep `ck1|`, so their hit path and every entry written before grace and tags read as ever.
+const WITH_META = 'ck2|';
 const PREFIX = /^[A-Za-z0-9_.-]{1,64}$/;
 // Dragonfly can deadlock a client on pipelines over ~10 000 commands; batches are cut well below.
 const CHUNK = 1000;
@@ -73,12 +78,46 @@ const CHUNK = 1000;
 // Every key a script touches is declared in KEYS: Dragonfly refuses undeclared keys.
 const SET_MANY_PX = `for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[1]) end return #KEYS`;
 // pcall: a list or hash under the key (data we did not write) is "not equal", not a script error.
-const DELETE_IF_EQUALS = `if redis.pcall('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+// ARGV[1] is the plain payload, ARGV[2] the encoded value an entry with metadata ends with.
+const DELETE_IF_EQUALS = `local v = redis.pcall('GET', KEYS[1])
+if v == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if type(v) == 'string' and string.sub(v, 1, 4) == 'ck2|' then
+  local bar = string.find(v, '|', 5, true)
+  local len = bar and tonumber(string.sub(v, 5, bar - 1))
+  if len and string.sub(v, bar + 1 + len) == ARGV[2] then return redis.call('DEL', KEYS[1]) end
+end
+return 0`;
+// A tagged write makes its tags' records outlive it (ARGV[1]: its lifetime in ms, -1 forever),
+// creating them (never invalidated: "0") if needed. See src/core/tags.ts.
+const TAG_TOUCH = `local life = tonumber(ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -2 then
+  if life < 0 then redis.call('SET', KEYS[1], '0') else redis.call('SET', KEYS[1], '0', 'PX', life) end
+elseif life < 0 then
+  if ttl >= 0 then redis.call('PERSIST', KEYS[1]) end
+elseif ttl >= 0 and ttl < life then
+  redis.call('PEXPIRE', KEYS[1], life)
+end
+return 1`;
+// An invalidation stamps the record with the server's clock (one clock for every process),
+// keeping the lifetime tagged writes gave it, and at least ARGV[1] ms.
+const TAG_INVALIDATE = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = redis.call('PTTL', KEYS[1])
+redis.call('SET', KEYS[1], string.format('%d', now))
+if ttl ~= -1 then
+  local guard = tonumber(ARGV[1])
+  if ttl < guard then ttl = guard end
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return now`;
 
 type Client = Redis | Cluster;
 type ScriptClient = Client & {
   ckSetManyPx(...args: (string | number)[]): Promise<number>;
-  ckDeleteIfEquals(key: string, expected: string): Promise<number>;
+  ckDeleteIfEquals(key: string, expected: string, encoded: string): Promise<number>;
+  ckTagTouch(record: string, lifeMs: number): Promise<number>;
+  ckTagInvalidate(record: string, guardMs: number): Promise<number>;
 };
 
 const OPTIONS = optionNames<DragonflyCacheOptions>({ host: true, port: true, password: true, username: true, db: true, url: true, tls: true, client: true, defaultTtl: true, keyPrefix: true, connectTimeout: true, commandTimeout: true, logger: true });
@@ -191,9 +230,11 @@ export async function createDragonflyCache(options: DragonflyCacheOptions = {}):
     if (isReplyError(error) && /^(WRONGPASS|NOAUTH|NOPERM)/.test(error.message)) refused = firstLine(error.message);
   };
   client.on('error', onConnectError);
+  let clock: ServerClock;
   try {
     await deadline(connect(client, owned), connectTimeout, `could not connect to ${where} within ${connectTimeout} ms`);
     await deadline(client.ping(), connectTimeout, `${where} did not answer PING within ${connectTimeout} ms`);
+    clock = await deadline(serverClock(client), connectTimeout, `${where} did not answer TIME within ${connectTimeout} ms`);
   } catch (error) {
     if (owned) {
       client.off('error', onSelectError);
@@ -213,10 +254,66 @@ export async function createDragonflyCache(options: DragonflyCacheOptions = {}):
   } finally {
     client.off('error', onConnectError);
   }
-  return new DragonflyCache(client, owned, keyPrefix, defaultTtl, commandTimeout, where, logger, () => {
+  return new DragonflyCache(client, owned, keyPrefix, defaultTtl, commandTimeout, where, logger, clock, () => {
     client.off('error', onError);
     client.off('error', onSelectError);
   });
+}
+
+/**
+ * How far the server's clock is from ours: tag invalidations are stamped
+ * with the server's time (one clock for every process, whatever theirs say),
+ * and a tagged entry's start is translated to it. `error` bounds the
+ * estimate (half the round trip, plus the clock's resolution).
+ */
+interface ServerClock {
+  offsetMs: number;
+  errorMs: number;
+}
+
+async function serverClock(client: Client): Promise<ServerClock> {
+  const before = Date.now();
+  const [seconds, micros] = await client.time();
+  const after = Date.now();
+  const server = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  return { offsetMs: Math.round(server - (before + after) / 2), errorMs: Math.ceil((after - before) / 2) + 1 };
+}
+
+/** What an entry with metadata holds (`ck2|`); the times are the server's clock, epoch ms. */
+class StoredMeta {
+  constructor(
+    readonly value: unknown,
+    /** Where its ttl ends; `undefined` without grace. */
+    readonly freshUntil: number | undefined,
+    /** When its computation started. */
+    readonly startedAt: number,
+    readonly tags: readonly string[] | undefined,
+  ) {}
+}
+
+interface MetaJson {
+  f?: number;
+  s: number;
+  t?: string[];
+}
+
+function asciiJson(value: unknown): string {
+  // Lua counts bytes, JavaScript UTF-16 units: an ASCII meta has one length for both.
+  return JSON.stringify(value).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Reads a `ck2|` entry; throws on anything malformed (foreign data: the caller reads a miss). */
+function withMeta(stored: string): StoredMeta {
+  const bar = stored.indexOf('|', WITH_META.length);
+  const length = Number(stored.slice(WITH_META.length, bar));
+  if (bar === -1 || !Number.isSafeInteger(length) || length <= 0) throw new Error('malformed entry');
+  const start = bar + 1;
+  // decode, not JSON.parse: its depth guard protects against foreign data here too.
+  const meta = decode(stored.slice(start, start + length)) as Partial<MetaJson> | null;
+  if (meta === null || typeof meta !== 'object' || typeof meta.s !== 'number') throw new Error('malformed entry');
+  const tags = meta.t;
+  if (tags !== undefined && (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string'))) throw new Error('malformed entry');
+  return new StoredMeta(decode(stored.slice(start + length)), typeof meta.f === 'number' ? meta.f : undefined, meta.s, tags);
 }
 
 /** The database the options select: the URL's path, else `db`, else 0. */
@@ -359,15 +456,32 @@ class DragonflyCache implements Cache {
     commandTimeout: number,
     where: string,
     private readonly logger: CacheLogger | undefined,
+    private readonly clock: ServerClock,
     private readonly detach: () => void,
   ) {
     this.deadlines = new Deadlines(commandTimeout);
     this.ns = `${keyPrefix}:`;
+    this.records = `${this.ns}x:`;
     client.defineCommand('ckSetManyPx', { lua: SET_MANY_PX });
     client.defineCommand('ckDeleteIfEquals', { numberOfKeys: 1, lua: DELETE_IF_EQUALS });
+    client.defineCommand('ckTagTouch', { numberOfKeys: 1, lua: TAG_TOUCH });
+    client.defineCommand('ckTagInvalidate', { numberOfKeys: 1, lua: TAG_INVALIDATE });
     this.client = client as ScriptClient;
     this.unwatch = this.watchConnection(client, where);
     this.events.onChange = () => this.pollServer();
+  }
+
+  // Tag records live at `<prefix>:x:<scope><tag>`: outside every scope, so no key listing,
+  // pattern clear or tenant's stats sees them.
+  private readonly records: string;
+  private readonly readThrough = {
+    staleHit: (tenantId: string | undefined) => this.counters.add(scopeOf(tenantId), 'staleHits'),
+    unstorable: (tenantId: string | undefined) => this.counters.add(scopeOf(tenantId), 'errors'),
+  };
+
+  /** Now, on the server's clock. */
+  private now(): number {
+    return Date.now() + this.clock.offsetMs;
   }
 
   private open(): void {
@@ -476,9 +590,32 @@ class DragonflyCache implements Cache {
       } catch {
         // fall through: corrupted
       }
+    } else if (stored.startsWith(WITH_META)) {
+      try {
+        return withMeta(stored);
+      } catch {
+        // fall through: corrupted
+      }
     }
     this.counters.add(scope, 'errors');
     return undefined;
+  }
+
+  /** Whether none of the entry's tags was invalidated since its computation started (see src/core/tags.ts). */
+  private async tagsValid(scope: string, entry: StoredMeta): Promise<boolean> {
+    const tags = entry.tags as readonly string[];
+    const records = await this.mget(tags.map((tag) => this.records + scope + tag));
+    // The start is our estimate of the server's time: an invalidation within its error counts as after it.
+    const start = entry.startedAt - this.clock.errorMs;
+    return records.every((record) => record !== null && Number(record) < start);
+  }
+
+  /** A value `get` would return, from what `unwrap` gave: `undefined` past its ttl or invalidated. */
+  private async live(scope: string, value: unknown): Promise<unknown> {
+    if (!(value instanceof StoredMeta)) return value;
+    if (value.freshUntil !== undefined && this.now() >= value.freshUntil) return undefined;
+    if (value.tags !== undefined && !(await this.tagsValid(scope, value))) return undefined;
+    return value.value;
   }
 
   async get<T>(key: string, options?: ScopeOptions): Promise<T | undefined> {
@@ -495,11 +632,86 @@ class DragonflyCache implements Cache {
       this.counters.add(scope, 'errors');
       stored = null;
     }
-    const value = this.unwrap(scope, stored);
+    let value = this.unwrap(scope, stored);
+    if (value instanceof StoredMeta) {
+      try {
+        value = await this.live(scope, value);
+      } catch (error) {
+        throw this.fail(scope, error, 'get');
+      }
+    }
     if (value === undefined) this.counters.miss(scope);
     else this.counters.hit(scope);
     if (this.events.listening) this.emit(value === undefined ? 'miss' : 'hit', 'get', key, 1, scope, performance.now() - started);
     return value as T | undefined;
+  }
+
+  async readEntry<T>(key: string, options?: ScopeOptions): Promise<CacheEntry<T> | undefined> {
+    this.open();
+    checkKey(key);
+    checkScopeOptions('readEntry', options);
+    const scope = scopeOf(options?.tenantId);
+    let found: unknown;
+    let stale = false;
+    try {
+      found = this.unwrap(scope, await this.deadlines.bound(this.client.get(this.ns + scope + key)));
+      if (found instanceof StoredMeta) {
+        if (found.tags !== undefined && !(await this.tagsValid(scope, found))) found = undefined;
+        else {
+          stale = found.freshUntil !== undefined && this.now() >= found.freshUntil;
+          found = found.value;
+        }
+      }
+    } catch (error) {
+      if (!isWrongType(error)) throw this.fail(scope, error, 'readEntry');
+      this.counters.add(scope, 'errors');
+      found = undefined;
+    }
+    if (found === undefined || stale) this.counters.miss(scope);
+    else this.counters.hit(scope);
+    return found === undefined ? undefined : { value: found as T, stale };
+  }
+
+  getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: GetOrSetOptions): Promise<T> {
+    return getOrSet(this, this.readThrough, key, factory, options);
+  }
+
+  async invalidateTags(tags: readonly string[], options?: ScopeOptions): Promise<void> {
+    this.open();
+    const list = tagsOf(tags, 'invalidateTags');
+    checkScopeOptions('invalidateTags', options);
+    const scope = scopeOf(options?.tenantId);
+    if (list === undefined) return;
+    try {
+      await Promise.all(list.map((tag) => this.deadlines.bound(this.client.ckTagInvalidate(this.records + scope + tag, TAG_GUARD_MS))));
+    } catch (error) {
+      throw this.fail(scope, error, 'invalidateTags');
+    }
+  }
+
+  writeEntry(key: string, value: unknown, options?: EntryOptions): Promise<boolean> {
+    return this.write('writeEntry', key, value, options);
+  }
+
+  /**
+   * The stored text of a value, and how long the server keeps it (ms,
+   * `undefined`: forever): `ck1|` for a plain entry, `ck2|` with the
+   * metadata (ttl end, computation start, tags) otherwise.
+   */
+  private payload(value: unknown, ttl: number | undefined, meta: WriteMeta | undefined): { text: string; life: number | undefined } {
+    const encoded = encode(value);
+    if (meta === undefined) return { text: ENVELOPE + encoded, life: ttl };
+    const graced = meta.graceMs > 0 && ttl !== undefined;
+    const json: MetaJson = { s: meta.startedAt + this.clock.offsetMs };
+    if (graced) json.f = this.now() + (ttl as number);
+    if (meta.tags !== undefined) json.t = meta.tags as string[];
+    const text = asciiJson(json);
+    return { text: `${WITH_META}${text.length}|${text}${encoded}`, life: graced ? (ttl as number) + meta.graceMs : ttl };
+  }
+
+  /** Makes the tags' records outlive an entry of `life` ms (see src/core/tags.ts). */
+  private touchTags(scope: string, tags: readonly string[], life: number | undefined): Promise<unknown>[] {
+    return tags.map((tag) => this.deadlines.bound(this.client.ckTagTouch(this.records + scope + tag, life ?? -1)));
   }
 
   set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
@@ -510,27 +722,35 @@ class DragonflyCache implements Cache {
     return this.write('add', key, value, options);
   }
 
-  /** One SET for both: `add` is SET ... NX, which answers null when a live entry exists. */
-  private async write(op: 'set' | 'add', key: string, value: unknown, options: SetOptions | undefined): Promise<boolean> {
+  /**
+   * One SET for all: `add` is SET ... NX, which answers null when an entry
+   * exists (also one kept only by its grace). A tagged write touches its
+   * tags' records in the same round trip.
+   */
+  private async write(op: 'set' | 'add' | 'writeEntry', key: string, value: unknown, options: EntryOptions | undefined): Promise<boolean> {
     this.open();
     checkKey(key);
-    checkSetOptions(op, options);
+    if (op !== 'writeEntry') checkSetOptions(op, options);
+    const meta = writeMetaOf(op, options, op === 'writeEntry');
     const scope = scopeOf(options?.tenantId);
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
-    const payload = ENVELOPE + encode(value);
+    if (meta?.tags !== undefined && tooOldToTag(meta.startedAt, Date.now())) return false;
+    const { text: payload, life } = this.payload(value, ttl, meta);
     const raw = this.ns + scope + key;
     const started = this.events.listening ? performance.now() : 0;
     let reply: string | null;
     try {
-      reply = await this.deadlines.bound(
-        op === 'set'
-          ? ttl === undefined
+      const setting = this.deadlines.bound(
+        op !== 'add'
+          ? life === undefined
             ? this.client.set(raw, payload)
-            : this.client.set(raw, payload, 'PX', ttl)
-          : ttl === undefined
+            : this.client.set(raw, payload, 'PX', life)
+          : life === undefined
             ? this.client.set(raw, payload, 'NX')
-            : this.client.set(raw, payload, 'PX', ttl, 'NX'),
+            : this.client.set(raw, payload, 'PX', life, 'NX'),
       );
+      if (meta?.tags === undefined) reply = await setting;
+      else [reply] = (await Promise.all([setting, ...this.touchTags(scope, meta.tags, life)])) as [string | null];
     } catch (error) {
       if (!isOutOfMemory(error)) throw this.fail(scope, error, op, started);
       if (op === 'set') return false;
@@ -566,10 +786,10 @@ class DragonflyCache implements Cache {
     checkKey(key);
     checkScopeOptions('deleteIfEquals', options);
     const scope = scopeOf(options?.tenantId);
-    const payload = ENVELOPE + encode(expected);
+    const encoded = encode(expected);
     let removed: number;
     try {
-      removed = await this.deadlines.bound(this.client.ckDeleteIfEquals(this.ns + scope + key, payload));
+      removed = await this.deadlines.bound(this.client.ckDeleteIfEquals(this.ns + scope + key, ENVELOPE + encoded, encoded));
     } catch (error) {
       throw this.fail(scope, error, 'deleteIfEquals');
     }
@@ -636,8 +856,16 @@ class DragonflyCache implements Cache {
       throw this.fail(scope, error, 'getMany', started);
     }
     let hits = 0;
+    const values = list.map((key, i) => this.unwrap(scope, replies[i] ?? null));
+    if (values.some((value) => value instanceof StoredMeta)) {
+      try {
+        for (let i = 0; i < values.length; i++) values[i] = await this.live(scope, values[i]);
+      } catch (error) {
+        throw this.fail(scope, error, 'getMany');
+      }
+    }
     list.forEach((key, i) => {
-      const value = this.unwrap(scope, replies[i] ?? null);
+      const value = values[i];
       if (value !== undefined) {
         found.set(key, value as T);
         hits++;
@@ -659,28 +887,36 @@ class DragonflyCache implements Cache {
     checkSetOptions('setMany', options);
     const scope = scopeOf(options?.tenantId);
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
+    const meta = writeMetaOf('setMany', options, false);
     // Encode everything before writing anything: one bad value stores nothing.
     const latest = new Map<string, string>();
-    for (const [key, value] of pairs) latest.set(this.ns + scope + key, ENVELOPE + encode(value));
+    let life = ttl;
+    for (const [key, value] of pairs) {
+      const payload = this.payload(value, ttl, meta);
+      latest.set(this.ns + scope + key, payload.text);
+      life = payload.life;
+    }
     if (latest.size === 0) return 0;
     const groups = this.groups([...latest.keys()]);
-    const results = await Promise.allSettled(
-      groups.map((raws) => {
+    const touched = meta?.tags === undefined ? [] : this.touchTags(scope, meta.tags, life);
+    const results = await Promise.allSettled([
+      ...groups.map((raws) => {
         const flat: string[] = [];
-        if (ttl === undefined) {
+        if (life === undefined) {
           for (const raw of raws) flat.push(raw, latest.get(raw) as string);
           return this.deadlines.bound(this.client.mset(flat));
         }
         for (const raw of raws) flat.push(latest.get(raw) as string);
-        return this.deadlines.bound(this.client.ckSetManyPx(raws.length, ...raws, ttl, ...flat));
+        return this.deadlines.bound(this.client.ckSetManyPx(raws.length, ...raws, life, ...flat));
       }),
-    );
+      ...touched,
+    ]);
     // Each group is one atomic command; a server filling up mid-batch accepts the first
     // groups and refuses the rest (OOM), so count what was stored rather than all or nothing.
     let stored = 0;
     let failure: unknown;
     results.forEach((result, g) => {
-      if (result.status === 'fulfilled') stored += (groups[g] as string[]).length;
+      if (result.status === 'fulfilled') stored += g < groups.length ? (groups[g] as string[]).length : 0;
       else if (!isOutOfMemory(result.reason)) failure ??= result.reason;
     });
     this.counters.add(scope, 'sets', stored);
@@ -887,7 +1123,7 @@ class DragonflyCache implements Cache {
         for (const raw of raws) sample.push(raw);
       } while (cursor !== '0' && sample.length < STATS_SAMPLE && pages < STATS_PAGES);
       const whole = cursor === '0';
-      const matched = sample.filter((raw) => raw.startsWith(prefix));
+      const matched = sample.filter((raw) => raw.startsWith(prefix) && !raw.startsWith(this.records));
       let matchedBytes = 0;
       let live = 0;
       if (matched.length > 0) {
@@ -938,8 +1174,10 @@ class DragonflyCache implements Cache {
     let bytes = 0;
     let cursor = '0';
     do {
-      const [next, raws] = await this.deadlines.bound(node.scan(cursor, 'MATCH', match, 'COUNT', CHUNK));
+      const [next, found] = await this.deadlines.bound(node.scan(cursor, 'MATCH', match, 'COUNT', CHUNK));
       cursor = next;
+      // Tag records are bookkeeping, not entries.
+      const raws = found.filter((raw) => !raw.startsWith(this.records));
       if (raws.length === 0) continue;
       const pipeline = node.pipeline();
       for (const raw of raws) pipeline.memory('USAGE', raw);

@@ -1,8 +1,10 @@
 import { CacheError } from '../core/errors.js';
 import { checkLogger, EventHub, log, type CacheEvent, type CacheEventListener, type CacheEventType, type CacheLogger } from '../core/events.js';
-import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, checkStatsOptions, entriesOf, keysOf, scopeOf } from '../core/keys.js';
+import { getOrSet } from '../core/get-or-set.js';
+import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, checkStatsOptions, entriesOf, keysOf, scopeOf, tagsOf } from '../core/keys.js';
 import { checkOptions, describeValue, optionNames } from '../core/options.js';
-import type { BatchEntries, Cache, CacheStats, EntryInfo, ScopeOptions, SetOptions, StatsOptions } from '../core/types.js';
+import { CounterSet } from '../core/stats.js';
+import type { BatchEntries, Cache, CacheEntry, CacheStats, EntryInfo, EntryOptions, GetOrSetOptions, ScopeOptions, SetOptions, StatsOptions } from '../core/types.js';
 
 /**
  * Options of `createFallbackCache`.
@@ -172,7 +174,14 @@ class FallbackCacheImpl implements FallbackCache {
   // What the primary must forget before it is trusted again, keyed by scope + key.
   private pendingKeys = new Map<string, [string | undefined, string]>();
   private pendingPatterns: [string | undefined, string][] = [];
+  private pendingTags: [string | undefined, readonly string[]][] = [];
   private pendingAll = false;
+  // getOrSet's stale answers and unstorable values, whichever cache served them; added to either's stats.
+  private readonly staleHits = new CounterSet();
+  private readonly readThrough = {
+    staleHit: (tenantId: string | undefined) => this.staleHits.add(scopeOf(tenantId), 'staleHits'),
+    unstorable: (tenantId: string | undefined) => this.staleHits.add(scopeOf(tenantId), 'errors'),
+  };
   private reconciling: Promise<void> | undefined;
   private readonly events = new EventHub();
   // The listeners this cache put on its two caches, per type, to hand their events on.
@@ -297,7 +306,7 @@ class FallbackCacheImpl implements FallbackCache {
       opened: this.opened,
       primaryCalls: this.primaryCalls,
       fallbackCalls: this.fallbackCalls,
-      pendingInvalidations: this.pendingAll ? Infinity : this.pendingKeys.size + this.pendingPatterns.length,
+      pendingInvalidations: this.pendingAll ? Infinity : this.pendingKeys.size + this.pendingPatterns.length + this.pendingTags.length,
       connecting: this.primary === undefined && !this.closed,
       connectAttempts: this.connectAttempts,
       lastConnectError: this.primary === undefined ? this.lastConnectError : undefined,
@@ -333,7 +342,7 @@ class FallbackCacheImpl implements FallbackCache {
   }
 
   private get hasPending(): boolean {
-    return this.pendingAll || this.pendingKeys.size > 0 || this.pendingPatterns.length > 0;
+    return this.pendingAll || this.pendingKeys.size > 0 || this.pendingPatterns.length > 0 || this.pendingTags.length > 0;
   }
 
   /**
@@ -376,10 +385,17 @@ class FallbackCacheImpl implements FallbackCache {
     this.pendingPatterns.push([tenantId, pattern]);
   }
 
+  private forgetTags(tenantId: string | undefined, tags: readonly string[]): void {
+    if (this.pendingAll) return;
+    if (this.pendingKeys.size + this.pendingPatterns.length + this.pendingTags.length >= MAX_PENDING) return this.forgetAll();
+    this.pendingTags.push([tenantId, tags]);
+  }
+
   private forgetAll(): void {
     this.pendingAll = true;
     this.pendingKeys.clear();
     this.pendingPatterns = [];
+    this.pendingTags = [];
   }
 
   /**
@@ -406,9 +422,11 @@ class FallbackCacheImpl implements FallbackCache {
     const all = this.pendingAll;
     const keys = [...this.pendingKeys.values()];
     const patterns = this.pendingPatterns;
+    const tags = this.pendingTags;
     this.pendingAll = false;
     this.pendingKeys = new Map();
     this.pendingPatterns = [];
+    this.pendingTags = [];
     try {
       if (all) {
         this.primaryCalls++;
@@ -417,6 +435,10 @@ class FallbackCacheImpl implements FallbackCache {
         for (const [tenantId, pattern] of patterns) {
           this.primaryCalls++;
           await primary.clearPattern(pattern, tenantId === undefined ? undefined : { tenantId });
+        }
+        for (const [tenantId, list] of tags) {
+          this.primaryCalls++;
+          await primary.invalidateTags(list, tenantId === undefined ? undefined : { tenantId });
         }
         // The first key alone: a primary still down fails once, not once per pending key.
         for (let i = 0, n = 1; i < keys.length; i += n, n = REPLAY_CONCURRENCY) {
@@ -430,6 +452,7 @@ class FallbackCacheImpl implements FallbackCache {
       if (all) this.forgetAll();
       else {
         for (const [tenantId, pattern] of patterns) this.forgetPattern(tenantId, pattern);
+        for (const [tenantId, list] of tags) this.forgetTags(tenantId, list);
         for (const [tenantId, key] of keys) this.forgetKey(tenantId, key);
       }
       throw error;
@@ -450,6 +473,36 @@ class FallbackCacheImpl implements FallbackCache {
     return this.run(
       (cache) => cache.set(key, value, options),
       () => this.forgetKey(tenantId, key),
+    );
+  }
+
+  async readEntry<T>(key: string, options?: ScopeOptions): Promise<CacheEntry<T> | undefined> {
+    checkScopeOptions('readEntry', options);
+    return this.run((cache) => cache.readEntry<T>(key, options));
+  }
+
+  async writeEntry(key: string, value: unknown, options?: EntryOptions): Promise<boolean> {
+    checkKey(key);
+    const tenantId = tenantOf(options);
+    return this.run(
+      (cache) => cache.writeEntry(key, value, options),
+      () => this.forgetKey(tenantId, key),
+    );
+  }
+
+  getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: GetOrSetOptions): Promise<T> {
+    return getOrSet(this, this.readThrough, key, factory, options);
+  }
+
+  /** On the primary, or during an outage on the fallback and replayed to the primary before it answers again, as deletes are. */
+  async invalidateTags(tags: readonly string[], options?: ScopeOptions): Promise<void> {
+    const list = tagsOf(tags, 'invalidateTags');
+    checkScopeOptions('invalidateTags', options);
+    const tenantId = tenantOf(options);
+    if (list === undefined) return;
+    await this.run(
+      (cache) => cache.invalidateTags(list, options),
+      () => this.forgetTags(tenantId, list),
     );
   }
 
@@ -557,7 +610,8 @@ class FallbackCacheImpl implements FallbackCache {
   async stats(options?: StatsOptions): Promise<CacheStats> {
     checkStatsOptions(options);
     const stats = await this.run((cache) => cache.stats(options));
-    return { ...stats, listenerErrors: stats.listenerErrors + this.events.listenerErrors };
+    const own = this.staleHits.forScope(scopeOf(options?.tenantId));
+    return { ...stats, listenerErrors: stats.listenerErrors + this.events.listenerErrors, staleHits: stats.staleHits + own.staleHits, errors: stats.errors + own.errors };
   }
 
   /**

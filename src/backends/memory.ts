@@ -2,11 +2,13 @@ import { LRUCache } from 'lru-cache';
 import { CacheError } from '../core/errors.js';
 import { EventHub, type CacheEvent, type CacheEventListener, type CacheEventType } from '../core/events.js';
 import { compileGlob } from '../core/glob.js';
-import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, checkStatsOptions, defaultTtlMs, entriesOf, keysOf, scopeOf, ttlMs } from '../core/keys.js';
+import { getOrSet } from '../core/get-or-set.js';
+import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, checkStatsOptions, defaultTtlMs, entriesOf, keysOf, scopeOf, tagsOf, ttlMs, writeMetaOf, type WriteMeta } from '../core/keys.js';
 import { checkOptions, describeValue, optionNames } from '../core/options.js';
 import { decode, encode } from '../core/serialization.js';
 import { CounterSet, toStats, type Measured } from '../core/stats.js';
-import type { BatchEntries, Cache, CacheStats, EntryInfo, ScopeOptions, SetOptions, StatsOptions } from '../core/types.js';
+import { TAG_GUARD_MS, tooOldToTag } from '../core/tags.js';
+import type { BatchEntries, Cache, CacheEntry, CacheStats, EntryInfo, EntryOptions, GetOrSetOptions, ScopeOptions, SetOptions, StatsOptions } from '../core/types.js';
 
 /**
  * Options of `createMemoryCache`.
@@ -35,6 +37,8 @@ export interface MemoryCacheOptions {
 }
 
 const DEFAULT_MAX_SIZE = 10_000;
+// Tag records per entry allowed: an evicted record only turns its entries into misses.
+const TAG_RECORDS_PER_ENTRY = 4;
 const OPTIONS = optionNames<MemoryCacheOptions>({ defaultTtl: true, maxSize: true, maxBytes: true, byReference: true });
 
 function positiveInteger(name: string, value: unknown): number | undefined {
@@ -64,6 +68,8 @@ class MemoryCache implements Cache {
   private readonly byReference: boolean;
   private readonly counters = new CounterSet();
   private readonly events = new EventHub();
+  // (scope + tag) -> when it was last invalidated, epoch ms (0: never); see src/core/tags.ts.
+  private readonly tagRecords: LRUCache<string, { at: number }>;
   private closed = false;
 
   constructor(options: MemoryCacheOptions) {
@@ -93,6 +99,7 @@ class MemoryCache implements Cache {
         if (this.events.listening) this.emit(reason, 'server', key.slice(scope.length), 1, tenantOfScope(scope));
       },
     });
+    this.tagRecords = new LRUCache<string, { at: number }>({ max: max * TAG_RECORDS_PER_ENTRY, ttlAutopurge: false, perf: { now: () => performance.now() } });
   }
 
   private open(): void {
@@ -129,13 +136,101 @@ class MemoryCache implements Cache {
 
   private read(scope: string, key: string): unknown {
     const stored = this.lru.get(scope + key);
-    if (stored === undefined) {
+    if (stored === undefined || (stored instanceof WithMeta && !this.fresh(scope, scope + key, stored))) {
       this.counters.miss(scope);
       return undefined;
     }
     this.counters.hit(scope);
+    return this.materialize(stored instanceof WithMeta ? stored.stored : stored);
+  }
+
+  private materialize(stored: {}): unknown {
     if (this.byReference) return stored;
     return stored instanceof EncodedText ? decode(stored.text) : cloneJson(stored);
+  }
+
+  /** Whether an entry with metadata is within its ttl and not invalidated; an invalidated one is dropped. */
+  private fresh(scope: string, raw: string, entry: WithMeta): boolean {
+    if (!this.valid(scope, raw, entry)) return false;
+    return entry.freshUntil === undefined || performance.now() < entry.freshUntil;
+  }
+
+  /** Whether none of the entry's tags was invalidated since its computation started (see src/core/tags.ts). */
+  private valid(scope: string, raw: string, entry: WithMeta): boolean {
+    const { tags } = entry;
+    if (tags === undefined) return true;
+    for (const tag of tags) {
+      const record = this.tagRecords.get(scope + tag);
+      if (record === undefined || record.at >= entry.startedAt) {
+        this.lru.delete(raw);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Whether `raw` holds an entry `get` would return. */
+  private live(scope: string, raw: string): boolean {
+    const stored = this.lru.peek(raw);
+    if (stored === undefined) return false;
+    return !(stored instanceof WithMeta) || this.fresh(scope, raw, stored);
+  }
+
+  async readEntry<T>(key: string, options?: ScopeOptions): Promise<CacheEntry<T> | undefined> {
+    this.open();
+    checkKey(key);
+    checkScopeOptions('readEntry', options);
+    const scope = localScope(options?.tenantId);
+    const raw = scope + key;
+    const stored = this.lru.get(raw);
+    if (stored === undefined || (stored instanceof WithMeta && !this.valid(scope, raw, stored))) {
+      this.counters.miss(scope);
+      return undefined;
+    }
+    if (!(stored instanceof WithMeta)) {
+      this.counters.hit(scope);
+      return { value: this.materialize(stored) as T, stale: false };
+    }
+    const stale = stored.freshUntil !== undefined && performance.now() >= stored.freshUntil;
+    if (stale) this.counters.miss(scope);
+    else this.counters.hit(scope);
+    return { value: this.materialize(stored.stored) as T, stale };
+  }
+
+  getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: GetOrSetOptions): Promise<T> {
+    return getOrSet(this, this.readThrough, key, factory, options);
+  }
+
+  private readonly readThrough = {
+    staleHit: (tenantId: string | undefined) => this.counters.add(localScope(tenantId), 'staleHits'),
+    unstorable: (tenantId: string | undefined) => this.counters.add(localScope(tenantId), 'errors'),
+  };
+
+  async invalidateTags(tags: readonly string[], options?: ScopeOptions): Promise<void> {
+    this.open();
+    const list = tagsOf(tags, 'invalidateTags');
+    checkScopeOptions('invalidateTags', options);
+    const scope = localScope(options?.tenantId);
+    if (list === undefined) return;
+    const now = Date.now();
+    for (const tag of list) {
+      const name = scope + tag;
+      const remaining = this.tagRecords.getRemainingTTL(name);
+      // Keep the lifetime tagged writes gave it (it covers their entries), at least the guard.
+      const ttl = remaining === Infinity ? 0 : Math.max(remaining, TAG_GUARD_MS);
+      this.tagRecords.set(name, { at: now }, { ttl });
+    }
+  }
+
+  /** Extends each tag's record to outlive an entry of `lifeMs` (`undefined`: forever), creating it if needed. */
+  private touchTags(scope: string, tags: readonly string[], lifeMs: number | undefined): void {
+    for (const tag of tags) {
+      const name = scope + tag;
+      const record = this.tagRecords.get(name);
+      const remaining = this.tagRecords.getRemainingTTL(name);
+      if (record === undefined) this.tagRecords.set(name, { at: 0 }, { ttl: lifeMs ?? 0 });
+      else if (remaining !== Infinity && (lifeMs === undefined || remaining < lifeMs)) this.tagRecords.set(name, record, { ttl: lifeMs ?? 0 });
+    }
   }
 
   async set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
@@ -144,20 +239,41 @@ class MemoryCache implements Cache {
     checkSetOptions('set', options);
     const scope = localScope(options?.tenantId);
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
-    if (!this.events.listening) return this.write(scope + key, value, encode(value), ttl);
+    const meta = writeMetaOf('set', options, false);
+    if (!this.events.listening) return this.write(scope, scope + key, value, encode(value), ttl, meta);
     const started = performance.now();
-    const stored = this.write(scope + key, value, encode(value), ttl);
+    const stored = this.write(scope, scope + key, value, encode(value), ttl, meta);
     if (stored) this.emit('set', 'set', key, 1, options?.tenantId, performance.now() - started);
     return stored;
   }
 
-  /** Stores the entry; `false` when it alone is larger than `maxBytes` (refused). */
-  private write(raw: string, value: unknown, encoded: string, ttl: number | undefined): boolean {
-    const size = Buffer.byteLength(raw) + Buffer.byteLength(encoded);
+  async writeEntry(key: string, value: unknown, options?: EntryOptions): Promise<boolean> {
+    this.open();
+    checkKey(key);
+    const meta = writeMetaOf('writeEntry', options, true);
+    const scope = localScope(options?.tenantId);
+    const ttl = ttlMs(options?.ttl, this.defaultTtl);
+    return this.write(scope, scope + key, value, encode(value), ttl, meta);
+  }
+
+  /** Stores the entry; `false` when it alone is larger than `maxBytes` (refused), or is a tagged value computed too long ago. */
+  private write(scope: string, raw: string, value: unknown, encoded: string, ttl: number | undefined, meta: WriteMeta | undefined): boolean {
+    let size = Buffer.byteLength(raw) + Buffer.byteLength(encoded);
+    let stored = (this.byReference ? value : toStored(encoded)) as {};
+    let lifetime = ttl;
+    if (meta !== undefined) {
+      if (meta.tags !== undefined && tooOldToTag(meta.startedAt, Date.now())) return false;
+      // Grace keeps the entry physically for ttl + grace; `freshUntil` is where `get` stops returning it.
+      const graced = meta.graceMs > 0 && ttl !== undefined;
+      if (graced) lifetime = ttl + meta.graceMs;
+      if (meta.tags !== undefined) for (const tag of meta.tags) size += Buffer.byteLength(tag);
+      stored = new WithMeta(stored, graced ? performance.now() + ttl : undefined, meta.startedAt, meta.tags);
+    }
     // lru-cache would drop an existing entry when the new one is too large; we keep it.
     if (this.maxBytes !== undefined && size > this.maxBytes) return false;
-    this.lru.set(raw, (this.byReference ? value : toStored(encoded)) as {}, ttl === undefined ? { size } : { size, ttl });
-    this.counters.add(scopeOfRaw(raw), 'sets');
+    if (meta?.tags !== undefined) this.touchTags(scope, meta.tags, lifetime);
+    this.lru.set(raw, stored, lifetime === undefined ? { size } : { size, ttl: lifetime });
+    this.counters.add(scope, 'sets');
     return true;
   }
 
@@ -168,9 +284,10 @@ class MemoryCache implements Cache {
     const scope = localScope(options?.tenantId);
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
     const encoded = encode(value);
-    if (this.lru.has(scope + key)) return false;
+    const meta = writeMetaOf('add', options, false);
+    if (this.live(scope, scope + key)) return false;
     // `false` means "a live entry exists" to a lock: a refusal must not read the same.
-    if (!this.write(scope + key, value, encoded, ttl)) {
+    if (!this.write(scope, scope + key, value, encoded, ttl, meta)) {
       throw new CacheError(`add refused: the entry is larger than maxBytes (${this.maxBytes} bytes)`, 'refused');
     }
     if (this.events.listening) this.emit('set', 'add', key, 1, options?.tenantId);
@@ -188,8 +305,8 @@ class MemoryCache implements Cache {
   }
 
   private remove(scope: string, raw: string): boolean {
-    // A stale entry is already gone as far as callers can tell.
-    const live = this.lru.has(raw);
+    // A stale entry is already gone as far as callers can tell (and an entry in its grace must go too).
+    const live = this.live(scope, raw);
     this.lru.delete(raw);
     if (live) this.counters.add(scope, 'deletes');
     return live;
@@ -201,8 +318,9 @@ class MemoryCache implements Cache {
     checkScopeOptions('deleteIfEquals', options);
     const scope = localScope(options?.tenantId);
     const want = encode(expected);
-    const stored = this.lru.get(scope + key, { updateAgeOnGet: false });
-    if (stored === undefined) return false;
+    const held = this.lru.get(scope + key, { updateAgeOnGet: false });
+    if (held === undefined) return false;
+    const stored = held instanceof WithMeta ? held.stored : held;
     // encode() of a snapshot gives back the text it was parsed from (JSON.stringify output round-trips exactly).
     const have = stored instanceof EncodedText ? stored.text : encode(stored);
     const removed = have === want && this.remove(scope, scope + key);
@@ -243,7 +361,7 @@ class MemoryCache implements Cache {
     }
     for (const raw of found) {
       this.open();
-      if (this.lru.has(raw)) yield raw.slice(scope.length);
+      if (this.live(scope, raw)) yield raw.slice(scope.length);
     }
   }
 
@@ -274,12 +392,13 @@ class MemoryCache implements Cache {
     checkSetOptions('setMany', options);
     const scope = localScope(options?.tenantId);
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
+    const meta = writeMetaOf('setMany', options, false);
     // Encode everything before writing anything: one bad value stores nothing.
     // A repeated key stores its last value and counts once, as on Dragonfly.
     const latest = new Map<string, [unknown, string]>();
     for (const [key, value] of pairs) latest.set(scope + key, [value, encode(value)]);
     let stored = 0;
-    for (const [raw, [value, encoded]] of latest) if (this.write(raw, value, encoded, ttl)) stored++;
+    for (const [raw, [value, encoded]] of latest) if (this.write(scope, raw, value, encoded, ttl, meta)) stored++;
     if (stored > 0 && this.events.listening) this.emit('set', 'setMany', undefined, stored, options?.tenantId);
     return stored;
   }
@@ -328,11 +447,13 @@ class MemoryCache implements Cache {
   async clear(): Promise<void> {
     this.open();
     this.lru.clear();
+    this.tagRecords.clear();
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.lru.clear();
+    this.tagRecords.clear();
   }
 }
 
@@ -347,6 +468,20 @@ class MemoryCache implements Cache {
  */
 class EncodedText {
   constructor(readonly text: string) {}
+}
+
+/**
+ * An entry with a grace period or tags (plain entries are stored bare, so
+ * their hit path is unchanged). `freshUntil` (a `performance.now()` time) is
+ * where its ttl ends: lru-cache keeps it until ttl + grace.
+ */
+class WithMeta {
+  constructor(
+    readonly stored: {},
+    readonly freshUntil: number | undefined,
+    readonly startedAt: number,
+    readonly tags: readonly string[] | undefined,
+  ) {}
 }
 
 function toStored(encoded: string): unknown {

@@ -1,4 +1,4 @@
-import type { BatchEntries, Cache, CacheStats, ScopeOptions, SetOptions, StatsOptions } from './types.js';
+import type { BatchEntries, Cache, CacheStats, GetOrSetOptions, ScopeOptions, SetOptions, StatsOptions } from './types.js';
 
 // The guide's free functions, each a thin wrapper over the `Cache` contract.
 
@@ -28,6 +28,19 @@ export function cacheGet<T = unknown>(cache: Cache, key: string, options?: Scope
  */
 export function cacheDelete(cache: Cache, key: string, options?: ScopeOptions): Promise<boolean> {
   return cache.delete(key, options);
+}
+
+/**
+ * Read-through: the value under `key`, else what `factory` computes, stored
+ * with `options` (ttl, tenant, tags, grace; see `Cache.getOrSet`).
+ */
+export function cacheGetOrSet<T>(cache: Cache, key: string, factory: () => T | Promise<T>, options?: GetOrSetOptions): Promise<T> {
+  return cache.getOrSet(key, factory, options);
+}
+
+/** Drops every entry of the scope carrying one of `tags` (see `Cache.invalidateTags`). */
+export function cacheInvalidateTags(cache: Cache, tags: readonly string[], options?: ScopeOptions): Promise<void> {
+  return cache.invalidateTags(tags, options);
 }
 
 /** The guide's `cache_clear_pattern(pattern)`: `cache.clearPattern(pattern, options)`; the number removed.

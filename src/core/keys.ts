@@ -1,6 +1,6 @@
 import { CacheError } from './errors.js';
 import { checkOptions, describeValue, optionNames } from './options.js';
-import type { ScopeOptions, SetOptions, StatsOptions } from './types.js';
+import type { EntryOptions, ScopeOptions, SetOptions, StatsOptions } from './types.js';
 
 /** Longest key accepted, in UTF-16 code units. */
 export const MAX_KEY_LENGTH = 2048;
@@ -13,6 +13,8 @@ export const MAX_PATTERN_LENGTH = 2 * MAX_KEY_LENGTH;
 export const MAX_TENANT_LENGTH = 256;
 /** Longest TTL accepted short of `Infinity`, in seconds (about 68 years). */
 export const MAX_TTL_SECONDS = 2 ** 31 - 1;
+/** Most tags one entry may carry. */
+export const MAX_TAGS = 256;
 
 /**
  * Raw keys are `g:<key>` for untenanted entries and `t:<tenant>:<key>` for a
@@ -105,10 +107,36 @@ export function keysOf(keys: unknown): string[] {
   return out;
 }
 
+/**
+ * Validates a tag list (as a key: non-empty, well-formed, at most
+ * `MAX_KEY_LENGTH`; at most `MAX_TAGS` of them) and returns it without
+ * repeats, or `undefined` for none.
+ */
+export function tagsOf(tags: unknown, where = 'tags'): readonly string[] | undefined {
+  if (tags === undefined) return undefined;
+  if (!Array.isArray(tags)) throw new CacheError(`${where} must be an array of strings, got ${describeValue(tags)}`, 'validation');
+  if (tags.length === 0) return undefined;
+  const unique = [...new Set(tags as unknown[])];
+  if (unique.length > MAX_TAGS) throw new CacheError(`${where}: at most ${MAX_TAGS} tags, got ${unique.length}`, 'validation');
+  for (const tag of unique) checkString('a tag', tag, MAX_KEY_LENGTH);
+  return unique as string[];
+}
+
+/** Validates a grace period in seconds and returns it in milliseconds (0 for none). */
+export function graceMs(grace: unknown, name = 'grace'): number {
+  if (grace === undefined) return 0;
+  if (typeof grace !== 'number' || !Number.isFinite(grace) || grace <= 0 || grace > MAX_TTL_SECONDS) {
+    throw new CacheError(`${name} must be a positive finite number of seconds (at most ${MAX_TTL_SECONDS}), got ${describeValue(grace)}`, 'validation');
+  }
+  return Math.max(1, Math.round(grace * 1000));
+}
+
 /** The options every operation that reads or writes one scope takes. */
 const SCOPE_OPTIONS = optionNames<ScopeOptions>({ tenantId: true });
 /** The options of `set`, `add` and `setMany`. */
-const SET_OPTIONS = optionNames<SetOptions>({ ttl: true, tenantId: true });
+const SET_OPTIONS = optionNames<SetOptions>({ ttl: true, tenantId: true, tags: true });
+/** The options of `writeEntry`. */
+const ENTRY_OPTIONS = optionNames<EntryOptions>({ ttl: true, tenantId: true, tags: true, grace: true, startedAt: true });
 
 /** Refuses anything but `{ tenantId? }` (or nothing) as the options of operation `op`. */
 export function checkScopeOptions(op: string, options: unknown): void {
@@ -126,7 +154,35 @@ export function checkStatsOptions(options: unknown): boolean {
   return exact === true;
 }
 
-/** Refuses anything but `{ ttl?, tenantId? }` (or nothing) as the options of operation `op`. */
+/** Refuses anything but `{ ttl?, tenantId?, tags? }` (or nothing) as the options of operation `op`. */
 export function checkSetOptions(op: string, options: unknown): void {
   if (options !== undefined) checkOptions(op, options, SET_OPTIONS);
+}
+
+/** What a write stores beside the value: validated grace (ms, 0 for none), tags and the computation's start (epoch ms). */
+export interface WriteMeta {
+  graceMs: number;
+  tags: readonly string[] | undefined;
+  startedAt: number;
+}
+
+/**
+ * Validates the options of a write (`set`, `setMany`, `writeEntry`) beyond
+ * the TTL, and tells what the entry carries beside its value: `undefined`
+ * for a plain entry (no grace, no tags), which keeps the plain format.
+ */
+export function writeMetaOf(op: string, options: EntryOptions | undefined, entry: boolean): WriteMeta | undefined {
+  if (options === undefined) return undefined;
+  if (entry) checkOptions(op, options, ENTRY_OPTIONS);
+  const tags = tagsOf(options.tags, `${op}: tags`);
+  const grace = entry ? graceMs(options.grace, `${op}: grace`) : 0;
+  let startedAt = Date.now();
+  if (entry && options.startedAt !== undefined) {
+    if (typeof options.startedAt !== 'number' || !Number.isFinite(options.startedAt)) {
+      throw new CacheError(`${op}: startedAt must be epoch milliseconds, got ${describeValue(options.startedAt)}`, 'validation');
+    }
+    startedAt = Math.min(startedAt, options.startedAt);
+  }
+  if (tags === undefined && grace === 0) return undefined;
+  return { graceMs: grace, tags, startedAt };
 }

@@ -9,6 +9,7 @@ export class Counters {
   evictions = 0;
   expirations = 0;
   errors = 0;
+  staleHits = 0;
 }
 
 /** How many tenants keep counters of their own: the most recently active ones. */
@@ -78,7 +79,7 @@ export class CounterSet {
     if (t) t.misses += n;
   }
 
-  add(scope: string, field: 'sets' | 'deletes' | 'errors' | 'evictions' | 'expirations', n = 1): void {
+  add(scope: string, field: 'sets' | 'deletes' | 'errors' | 'evictions' | 'expirations' | 'staleHits', n = 1): void {
     this.total[field] += n;
     const t = this.active(scope);
     if (t) t[field] += n;
@@ -118,5 +119,6 @@ export function toStats(c: Counters, measured: Measured, listenerErrors: number,
     expirations: server ? server.expirations : c.expirations,
     errors: c.errors,
     listenerErrors,
+    staleHits: c.staleHits,
   };
 }

@@ -17,6 +17,73 @@ export interface SetOptions extends ScopeOptions {
    * `0`, negatives, `NaN` and non-numbers are `validation` errors.
    */
   ttl?: number;
+  /**
+   * Tags the entry carries (non-empty strings, at most `MAX_TAGS`):
+   * `cache.invalidateTags(['doc:42'])` then drops every entry of the scope
+   * that carries one of them. A write replaces the key's tags (none given:
+   * none kept). An untagged entry costs nothing extra; reading a tagged one
+   * costs one more round trip on Dragonfly (its tags' invalidation times).
+   */
+  tags?: readonly string[];
+}
+
+/**
+ * What `writeEntry` takes: `set`'s options plus what a read-through needs.
+ * (`getOrSet` and the LLM wrappers build these; most callers use `set`.)
+ */
+export interface EntryOptions extends SetOptions {
+  /**
+   * Seconds the entry is kept past its `ttl` (fractions allowed) for
+   * `readEntry`, which hands it out marked stale; `get` never returns it once
+   * its `ttl` is over. Needs a finite `ttl`. Default: none.
+   */
+  grace?: number;
+  /**
+   * When the value's computation started, epoch milliseconds (`Date.now()`):
+   * an invalidation of one of its `tags` after this moment makes it invalid
+   * even if the write lands later. Default: the time of the write.
+   */
+  startedAt?: number;
+}
+
+/** What `readEntry` found: the value, and whether it is past its `ttl` (within its grace). */
+export interface CacheEntry<T = unknown> {
+  value: T;
+  /** `true` when the entry is past its `ttl`, kept only by its grace: `get` would not return it. */
+  stale: boolean;
+}
+
+/** The options of `getOrSet`: where and how long to store what `factory` computes, and how to survive its failures. */
+export interface GetOrSetOptions extends SetOptions {
+  /**
+   * Seconds an entry is kept past its `ttl` (fractions allowed), counted from
+   * its expiry and never extended by serving it: when `factory` rejects and
+   * `shouldServeStale(error)` holds, the stale value is answered instead (and
+   * counted in `staleHits`). Needs a finite `ttl` (or `defaultTtl`). Default: none.
+   */
+  grace?: number;
+  /**
+   * Milliseconds before the first retry of a failing factory while a stale
+   * value can be served (calls in between get the stale value without calling
+   * it); each further failure in a row doubles the wait, up to 30 times this
+   * (30 s by default). Per key and tenant. Needs `grace`. Default 1000.
+   */
+  graceBackoff?: number;
+  /**
+   * Milliseconds to wait for `factory` when a stale value is at hand: past
+   * this the stale value is answered and the factory's result is still stored
+   * when it arrives (stale-while-revalidate; `0` answers stale at once).
+   * Without a stale value it changes nothing. Needs `grace`. Default: wait.
+   */
+  softTimeout?: number;
+  /**
+   * Whether a factory's error may be answered with the stale value. Default:
+   * `true`, except for an HTTP 4xx error (a `status` or `statusCode` of
+   * 400-499) other than 408, 409 and 429, and the caller's own abort (an
+   * `AbortError` or the SDK's `APIUserAbortError`), which are the caller's
+   * to see.
+   */
+  shouldServeStale?: (error: unknown) => boolean;
 }
 
 /** Options of `stats()`. */
@@ -85,6 +152,8 @@ export interface CacheStats {
   errors: number;
   /** Event listener calls that threw or rejected (never the operations'; counted for the whole cache). */
   listenerErrors: number;
+  /** `getOrSet` calls answered with a stale value (within its grace) because the factory failed or was slower than `softTimeout`. */
+  staleHits: number;
 }
 
 /**
@@ -126,6 +195,31 @@ export interface Cache extends CacheEvents {
    * neither a hit nor a miss and does not refresh the entry's recency.
    */
   inspect(key: string, options?: ScopeOptions): Promise<EntryInfo | undefined>;
+  /**
+   * Read-through: the value under `key`, else `factory()`'s, stored in the
+   * background (see README). Concurrent calls for one key and tenant in this
+   * process share one `factory` call. With `grace`, a stale value survives a
+   * failing or slow factory. A failing cache never fails the call: `factory`
+   * runs and the failure is counted in `errors`. `factory`'s own rejections
+   * reach the caller (unless a stale value is served) and are never stored.
+   */
+  getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: GetOrSetOptions): Promise<T>;
+  /**
+   * Drops every entry of the scope (untenanted, or `tenantId`'s) carrying one
+   * of `tags`, and any value whose computation started before this call and
+   * is stored later: none of them is ever served again, stale or not.
+   * Resolves once the invalidation is in place. No key scan: one small record
+   * per tag.
+   */
+  invalidateTags(tags: readonly string[], options?: ScopeOptions): Promise<void>;
+  /**
+   * The low-level read `getOrSet` and the LLM wrappers build on: the entry,
+   * also one past its `ttl` but within its grace (`stale: true`); never an
+   * expired, deleted or invalidated one. Counts a hit when fresh, a miss otherwise.
+   */
+  readEntry<T = unknown>(key: string, options?: ScopeOptions): Promise<CacheEntry<T> | undefined>;
+  /** The low-level write beside `readEntry`: `set` with a grace period and the computation's start. */
+  writeEntry(key: string, value: unknown, options?: EntryOptions): Promise<boolean>;
   /**
    * Counters and size of the scope (the whole cache when no tenant is given),
    * answered in bounded time on any keyspace unless `exact` is asked for.

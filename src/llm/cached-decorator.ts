@@ -4,7 +4,7 @@ import { cachedCall, countBypass, createCallSite, failOpen, type CallSite } from
 import { emptyWrapperStats } from './entry.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { identityOf } from './identity.js';
-import { checkCache, checkSiteOptions, optionNames } from './options.js';
+import { checkCache, checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
 import { namespacedKey } from './request-key.js';
 import { registerStats } from './wrapper-stats.js';
 
@@ -17,7 +17,7 @@ import { registerStats } from './wrapper-stats.js';
  *   async answer(question: string) { ... }
  * }
  */
-export interface CachedOptions {
+export interface CachedOptions extends FreshnessOptions<any, any[]> {
   /** Where results are stored. Default: the instance's `cache` property (`this.cache`), read at each call. */
   cache?: Cache;
   /** TTL of stored results, in seconds (`Infinity`: never expires). Default: the cache's `defaultTtl`. */
@@ -65,7 +65,7 @@ export interface CachedDecorator {
   ): TypedPropertyDescriptor<T>;
 }
 
-const CACHED_OPTIONS = optionNames<CachedOptions>({ cache: true, ttl: true, namespace: true, key: true, tenantId: true, shouldCache: true, countTokens: true });
+const CACHED_OPTIONS = optionNames<CachedOptions>({ cache: true, ttl: true, namespace: true, key: true, tenantId: true, shouldCache: true, countTokens: true, grace: true, graceBackoff: true, softTimeout: true, shouldServeStale: true, tags: true, prices: true });
 
 /**
  * Caches an async method's results under its class, name and arguments.
@@ -117,7 +117,7 @@ function cachedMethod(method: AnyMethod, name: string, knownClass: string | unde
     let site = sites.get(cache);
     if (!site) {
       // One flight group per cache: instances holding different caches must each fill their own.
-      site = createCallSite({ ...options, cache }, { stats });
+      site = createCallSite({ ...options, ...siteFreshness('@Cached', options), cache }, { stats });
       sites.set(cache, site);
     }
     return site;
@@ -149,7 +149,7 @@ function cachedMethod(method: AnyMethod, name: string, knownClass: string | unde
       countBypass(stats);
       return method.apply(this, args);
     }
-    return cachedCall(site, key, { upstream: async () => method.apply(this, args) });
+    return cachedCall(site, key, { upstream: async () => method.apply(this, args), args });
   };
   registerStats(replacement, stats);
   registerKeyRecipe(replacement, (args, self) => ({ input: keyInput(self, args), namespace: namespaceFor(self), tenantId: options.tenantId }));

@@ -1,6 +1,6 @@
 import { backgroundWrite, emitCallEvent, failOpen, isStored, setEvent, writeOptions, type CallPlan, type CallSite } from './cached-call.js';
 import type { StoredResult } from './entry.js';
-import { copiesByEncoding, type Copies, type Hold } from './single-flight.js';
+import { copiesByEncoding, type Copies, type Hold } from '../core/single-flight.js';
 
 /** What one upstream call for the missing items answered. */
 export interface ItemsAnswer<V, A> {
@@ -78,7 +78,8 @@ export async function cachedItems<V, A>(site: CallSite<unknown>, plan: CallPlan,
     const fresh = await call.upstream(missing);
     const durationMs = performance.now() - started;
     const write = storeItems(site, plan, missing.map((i) => keys[i] as string), fresh, call.weights?.(missing), durationMs);
-    if (write && hold) hold(fresh, { write, tokens: fresh.tokens ?? 0, durationMs });
+    // Joiners of a held batch count a hit saving its tokens and time.
+    if (write && hold) hold(fresh, { write, stored: { value: fresh, storedAt: Date.now(), durationMs, tokens: fresh.tokens ?? 0 } });
     return fresh;
   };
   const flight = `items\u0000${missing.map((i) => keys[i]).join('\u0000')}`;

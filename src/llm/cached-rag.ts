@@ -2,7 +2,7 @@ import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
 import { cachedCall, countBypass, createCallSite, failOpen } from './cached-call.js';
 import { registerKeyRecipe } from './explain-key.js';
-import { checkSiteOptions, optionNames } from './options.js';
+import { checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
 import { namespacedKey } from './request-key.js';
 import { registerStats } from './wrapper-stats.js';
 
@@ -25,7 +25,7 @@ export type RagTarget =
  * @example
  * const ask = cachedRag(rag, { cache, namespace: 'docs', corpusVersion: () => index.version, ttl: 3600 });
  */
-export interface CachedRagOptions {
+export interface CachedRagOptions extends FreshnessOptions<any, any[]> {
   /** Where answers are stored. Required. */
   cache: Cache;
   /** TTL of stored answers, in seconds (`Infinity`: never expires). Default: the cache's `defaultTtl`. */
@@ -58,7 +58,7 @@ export interface CachedRagOptions {
   countTokens?: (answer: unknown) => number | undefined;
 }
 
-const CACHED_RAG_OPTIONS = optionNames<CachedRagOptions>({ cache: true, ttl: true, namespace: true, corpusVersion: true, key: true, tenantId: true, shouldCache: true, countTokens: true });
+const CACHED_RAG_OPTIONS = optionNames<CachedRagOptions>({ cache: true, ttl: true, namespace: true, corpusVersion: true, key: true, tenantId: true, shouldCache: true, countTokens: true, grace: true, graceBackoff: true, softTimeout: true, shouldServeStale: true, tags: true, prices: true });
 
 /**
  * Caches a RAG pipeline's answers. Takes `rag` with `query(question, options)`,
@@ -74,7 +74,7 @@ export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions
   const { corpusVersion } = options;
   if (corpusVersion !== undefined && typeof corpusVersion !== 'function') checkVersion(corpusVersion);
 
-  const site = createCallSite(options);
+  const site = createCallSite({ ...options, ...siteFreshness('cachedRag', options) });
 
   const keyInput = (version: string | undefined, args: unknown[]) => {
     let end = args.length;
@@ -109,7 +109,7 @@ export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions
         countBypass(site.stats);
         return upstream();
       }
-      return cachedCall(site, key, { upstream });
+      return cachedCall(site, key, { upstream, args });
     };
     registerKeyRecipe(run, async (args) => ({ input: keyInput(await versionNow(), args), namespace, tenantId: options.tenantId }));
     return run;

@@ -12,7 +12,22 @@ export interface StoredResult<T = unknown> {
   durationMs: number;
   /** Tokens upstream reported for it (see `tokensOf`), when it did. */
   tokens?: number;
+  /** Prompt and completion tokens, when upstream reported them apart: what `prices` turn into `costSaved`. */
+  usage?: { input: number; output: number };
+  /** The model that answered (the response's, else the request's), when known. */
+  model?: string;
 }
+
+/** Prices of a model, in currency units per million tokens. */
+export interface ModelPrice {
+  /** Per million prompt (input) tokens. */
+  input: number;
+  /** Per million completion (output) tokens. */
+  output: number;
+}
+
+/** Prices per model name, as the answers report it (`gpt-4o-mini`). */
+export type Prices = Readonly<Record<string, ModelPrice>>;
 
 /** Counters every wrapper keeps; `stats()` on a wrapper returns a copy. */
 export interface WrapperStats {
@@ -36,10 +51,42 @@ export interface WrapperStats {
   latencySavedMs: number;
   /** Calls of `cacheEvents(wrapper)` listeners that threw or rejected (the calls were answered all the same). */
   listenerErrors: number;
+  /** Calls answered with a stale entry (within its `grace`): upstream failed, was slower than `softTimeout`, or was backing off. */
+  staleHits: number;
+  /**
+   * What hits (stale ones included) did not spend, from the wrapper's `prices`:
+   * (prompt tokens x input + completion tokens x output) / 1e6 per hit, priced
+   * by the model that answered. 0 without `prices`.
+   */
+  costSaved: number;
 }
 
 export function emptyWrapperStats(): WrapperStats {
-  return { hits: 0, misses: 0, bypasses: 0, errors: 0, writesDropped: 0, tokensSaved: 0, latencySavedMs: 0, listenerErrors: 0 };
+  return { hits: 0, misses: 0, bypasses: 0, errors: 0, writesDropped: 0, tokensSaved: 0, latencySavedMs: 0, listenerErrors: 0, staleHits: 0, costSaved: 0 };
+}
+
+/**
+ * Prompt and completion tokens of a result, and the model that answered, in
+ * the shapes `tokensOf` reads (a stream's recording: its `usage` and its
+ * chunks' `model`). `undefined` fields when not reported.
+ */
+export function usageOf(result: unknown): { input?: number; output?: number; model?: string } {
+  const r = result as { usage?: unknown; model?: unknown; modelId?: unknown; response?: { modelId?: unknown }; chunks?: unknown } | null | undefined;
+  if (r === null || typeof r !== 'object') return {};
+  const u = (r.usage ?? {}) as Record<string, unknown>;
+  const input = count(u.prompt_tokens) ?? count(u.input_tokens) ?? count(u.inputTokens);
+  const output = count(u.completion_tokens) ?? count(u.output_tokens) ?? count(u.outputTokens);
+  const chunk = Array.isArray(r.chunks) ? (r.chunks.find((c) => typeof (c as { model?: unknown } | null)?.model === 'string') as { model: string } | undefined) : undefined;
+  const model = [r.model, r.modelId, r.response?.modelId, chunk?.model].find((m): m is string => typeof m === 'string' && m !== '');
+  return { ...(input === undefined ? {} : { input }), ...(output === undefined ? {} : { output }), ...(model === undefined ? {} : { model }) };
+}
+
+/** What a stored result saves each hit, by `prices` (0 without a price for its model or its usage). */
+export function costOf(stored: StoredResult, prices: Prices | undefined): number {
+  if (prices === undefined || stored.usage === undefined || stored.model === undefined) return 0;
+  const price = Object.hasOwn(prices, stored.model) ? prices[stored.model] : undefined;
+  if (price === undefined) return 0;
+  return (stored.usage.input * price.input + stored.usage.output * price.output) / 1e6;
 }
 
 /**

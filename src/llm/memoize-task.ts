@@ -3,12 +3,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CacheError } from '../core/errors.js';
 import { MAX_TTL_SECONDS } from '../core/keys.js';
 import type { Cache, ScopeOptions } from '../core/types.js';
-import { countBypass, createCallSite, failOpen, isStored, joinFlight, planCall, readThen, storeResult, type CallPlan, type CallSite } from './cached-call.js';
+import { markServed } from './cache-info.js';
+import { answerStored, countBypass, createCallSite, failOpen, gracedCall, isStored, joinFlight, planCall, readThen, storeResult, type CallPlan, type CallSite } from './cached-call.js';
 import type { StoredResult } from './entry.js';
 import { registerKeyRecipe } from './explain-key.js';
-import { checkNamespace, checkSiteOptions, optionNames } from './options.js';
+import { checkNamespace, checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
 import { namespacedKey } from './request-key.js';
-import type { Hold } from './single-flight.js';
+import type { Hold } from '../core/single-flight.js';
 import { registerStats } from './wrapper-stats.js';
 
 /**
@@ -17,7 +18,7 @@ import { registerStats } from './wrapper-stats.js';
  * @example
  * const summarize = memoizeTask(summarizeDocument, { cache, version: 'v3', ttl: 86_400 });
  */
-export interface MemoizeTaskOptions<A extends unknown[], R> {
+export interface MemoizeTaskOptions<A extends unknown[], R> extends FreshnessOptions<R, A> {
   /** Where results and locks are stored. Required. On Dragonfly, identical calls run once across processes. */
   cache: Cache;
   /** TTL of stored results, in seconds (`Infinity`: never expires). Default: the cache's `defaultTtl`. */
@@ -69,7 +70,7 @@ const DEFAULT_LOCK_TTL = 30;
 const FIRST_WAIT_MS = 10;
 const MAX_WAIT_MS = 1000;
 
-const MEMOIZE_TASK_OPTIONS = optionNames<MemoizeTaskOptions<unknown[], unknown>>({ cache: true, ttl: true, version: true, key: true, namespace: true, lockTtl: true, tenantId: true, shouldCache: true, countTokens: true });
+const MEMOIZE_TASK_OPTIONS = optionNames<MemoizeTaskOptions<unknown[], unknown>>({ cache: true, ttl: true, version: true, key: true, namespace: true, lockTtl: true, tenantId: true, shouldCache: true, countTokens: true, grace: true, graceBackoff: true, softTimeout: true, shouldServeStale: true, tags: true, prices: true });
 
 /**
  * Memoizes an async task for agent frameworks: returns a function with the
@@ -104,7 +105,7 @@ export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<
   const namespace = options.namespace ?? `task:${fn.name}`;
   checkNamespace(namespace, 'memoizeTask');
 
-  const site = createCallSite(options as MemoizeTaskOptions<unknown[], unknown>);
+  const site = createCallSite({ ...(options as MemoizeTaskOptions<unknown[], unknown>), ...siteFreshness('memoizeTask', options) });
   const keyFn = options.key as ((...args: unknown[]) => unknown) | undefined;
   const keyInput = (args: unknown[]) => ({ version: version ?? null, input: keyFn ? keyFn(...args) : args });
   const keyOf = (args: unknown[]): string | undefined => {
@@ -129,15 +130,19 @@ export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<
     }
     const joined = joinFlight<R>(site, plan, key);
     if (joined) return joined;
-    return readThen(site, plan, key, (hit, failed) => {
-      if (hit) return hit.value as R;
+    const start = (failed: boolean): Promise<R> => {
       const started = site.flights.join<R>(plan.tenantId, key, plan.control?.refresh === true);
       if (started) return started.answer;
       return site.flights.run(plan.tenantId, key, (hold) =>
         // A cache that just failed a read would fail the lock too, only later: run unlocked now.
-        failed ? produce(site, plan, key, task, hold, () => {}) : runLocked(site, plan, key, lockTtl, waitCap, task, hold),
+        failed ? produce(site, plan, key, task, hold, () => {}, args) : runLocked(site, plan, key, lockTtl, waitCap, task, hold, args),
       );
-    });
+    };
+    const { freshness } = site;
+    if (freshness !== undefined && !plan.control?.refresh) {
+      return gracedCall(site, plan, key, freshness, (stored, how) => answerStored(site, stored, how, key) as R, start);
+    }
+    return readThen(site, plan, key, (hit, failed) => (hit ? (hit.value as R) : start(failed)));
   };
   memos.set(memoized, { site, keyOf });
   registerKeyRecipe(memoized, (args) => ({ input: keyInput(args), namespace, tenantId: options.tenantId }));
@@ -190,6 +195,7 @@ async function produce<R>(
   task: () => Promise<R>,
   hold: Hold<R> | undefined,
   after: () => void,
+  args: readonly unknown[],
 ): Promise<R> {
   const started = performance.now();
   let value: R;
@@ -199,9 +205,10 @@ async function produce<R>(
     after();
     throw error;
   }
-  const held = storeResult(site, plan, key, value, performance.now() - started);
+  const held = storeResult(site, plan, key, value, performance.now() - started, args);
   if (held) hold?.(value, held);
   after();
+  markServed(value, { status: plan.control?.refresh ? 'bypass' : 'miss', key });
   return value;
 }
 
@@ -213,6 +220,7 @@ async function runLocked<R>(
   waitCap: number,
   task: () => Promise<R>,
   hold: Hold<R>,
+  args: readonly unknown[],
 ): Promise<R> {
   const { cache } = site;
   const lockKey = `${key}:lock`;
@@ -236,7 +244,7 @@ async function runLocked<R>(
       // Refused (a full server) or unreachable: never wait on a lock the cache would not take.
       failOpen(site.stats, error);
       // An `add` that timed out may still land: clean up as if it had, since only we hold the token.
-      return produce(site, plan, key, task, hold, isOutage(error) ? () => release(token) : () => {});
+      return produce(site, plan, key, task, hold, isOutage(error) ? () => release(token) : () => {}, args);
     }
     if (acquired) {
       liveTokens.add(token);
@@ -253,7 +261,7 @@ async function runLocked<R>(
         return done.value;
       }
       // The lock is released once the result is stored, so a waiter never finds neither.
-      return produce(site, plan, key, task, hold, () => release(token));
+      return produce(site, plan, key, task, hold, () => release(token), args);
     }
     for (;;) {
       await sleep(wait);
@@ -265,7 +273,7 @@ async function runLocked<R>(
         holder = await cache.get(lockKey, scoped);
       } catch (error) {
         failOpen(site.stats, error);
-        return produce(site, plan, key, task, hold, () => {});
+        return produce(site, plan, key, task, hold, () => {}, args);
       }
       if (holder === undefined) break;
       if (typeof holder === 'string' && holder.startsWith(`${PROCESS_TAG}:`) && !liveTokens.has(holder)) {

@@ -1,7 +1,10 @@
 import { CacheError } from '../core/errors.js';
+import { freshnessOf } from '../core/get-or-set.js';
 import { scopeOf, ttlMs } from '../core/keys.js';
+import type { Freshness } from '../core/read-through.js';
 import { checkOptions, describeValue } from '../core/options.js';
 import type { Cache } from '../core/types.js';
+import type { Prices } from './entry.js';
 
 // Checks shared by the wrappers' constructors: bad options throw at wrap time,
 // never on the first call (STYLE.md, "fail loudly at construction").
@@ -15,6 +18,93 @@ export interface SiteOptions {
   key?: unknown;
   shouldCache?: unknown;
   countTokens?: unknown;
+  grace?: unknown;
+  graceBackoff?: unknown;
+  softTimeout?: unknown;
+  shouldServeStale?: unknown;
+  tags?: unknown;
+  prices?: unknown;
+}
+
+/**
+ * The freshness and cost options every wrapper takes (each documented on the
+ * wrappers' option types). Grace durations follow the library's rule: `grace`
+ * in seconds like `ttl`, `graceBackoff` and `softTimeout` in milliseconds.
+ */
+export interface FreshnessOptions<R, A extends unknown[]> {
+  /**
+   * Seconds a stored answer is kept past its `ttl` (fractions allowed),
+   * counted from its expiry and never extended by serving it: when upstream
+   * rejects and `shouldServeStale(error)` holds, the stale answer is returned
+   * instead (`cacheInfo(...).status` `'stale'`, counted in `staleHits`). Needs
+   * a finite ttl (the wrapper's or the cache's `defaultTtl`). Default: none.
+   */
+  grace?: number;
+  /**
+   * Milliseconds before upstream is called again after a failure, while a
+   * stale answer can be served (calls in between get it without calling
+   * upstream); doubles per failure in a row, up to 30 times this (30 s by
+   * default). Per key and tenant. Needs `grace`. Default 1000.
+   */
+  graceBackoff?: number;
+  /**
+   * Milliseconds to wait for upstream when a stale answer is at hand: past
+   * this the stale answer is returned and upstream's answer is still stored
+   * (with the call's ttl and tenant) when it arrives; `0` answers stale at
+   * once (stale-while-revalidate). Without a stale answer it changes
+   * nothing. Needs `grace`. Default: wait for upstream.
+   */
+  softTimeout?: number;
+  /**
+   * Whether an upstream error may be answered with a stale answer. Default:
+   * `true`, except for HTTP 4xx errors other than 408, 409 and 429 (the SDKs'
+   * `status`/`statusCode`) and the caller's own abort. Needs `grace`.
+   */
+  shouldServeStale?: (error: unknown) => boolean;
+  /**
+   * Tags of a stored answer (non-empty strings, at most 256), from the answer
+   * and the call's arguments: `cache.invalidateTags(['doc:42'])` then drops
+   * every answer tagged `doc:42`, in the wrapper's tenant. Default: untagged.
+   */
+  tags?: (result: R, ...args: A) => readonly string[] | undefined;
+  /**
+   * Prices per model, in currency units per million tokens
+   * (`{ 'gpt-4o-mini': { input: 0.15, output: 0.6 } }`): each hit adds
+   * (prompt tokens x input + completion tokens x output) / 1e6 to
+   * `costSaved`, priced by the model the answer reports, else the request's.
+   * None are bundled (they change). Default: none (`costSaved` stays 0).
+   */
+  prices?: Readonly<Record<string, { input: number; output: number }>>;
+}
+
+/** The site settings the freshness and cost options describe, checked (`validation` errors name the option). */
+export function siteFreshness(where: string, options: SiteOptions): { freshness: Freshness | undefined; tags: ((result: unknown, ...args: unknown[]) => readonly string[] | undefined) | undefined; prices: Prices | undefined } {
+  const freshness = freshnessOf(where, options);
+  checkFunction(options.tags, `${where}: tags`);
+  checkPrices(options.prices, where);
+  return {
+    freshness,
+    tags: options.tags as ((result: unknown, ...args: unknown[]) => readonly string[] | undefined) | undefined,
+    prices: options.prices as Prices | undefined,
+  };
+}
+
+function checkPrices(prices: unknown, where: string): void {
+  if (prices === undefined) return;
+  if (prices === null || typeof prices !== 'object' || Array.isArray(prices)) {
+    throw new CacheError(`${where}: prices must be an object of { [model]: { input, output } } per million tokens, got ${describeValue(prices)}`, 'validation');
+  }
+  for (const [model, price] of Object.entries(prices)) {
+    const p = price as { input?: unknown; output?: unknown } | null;
+    if (p === null || typeof p !== 'object') throw new CacheError(`${where}: prices[${JSON.stringify(model)}] must be { input, output }, got ${describeValue(price)}`, 'validation');
+    checkOptions(`${where}: prices[${JSON.stringify(model)}]`, p, ['input', 'output']);
+    for (const side of ['input', 'output'] as const) {
+      const n = p[side];
+      if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
+        throw new CacheError(`${where}: prices[${JSON.stringify(model)}].${side} must be a non-negative number (per million tokens), got ${describeValue(n)}`, 'validation');
+      }
+    }
+  }
 }
 
 /**
@@ -35,6 +125,7 @@ export function checkSiteOptions(where: string, options: unknown, known: readonl
   checkFunction(o.key, `${where}: key`);
   checkFunction(o.shouldCache, `${where}: shouldCache`);
   checkFunction(o.countTokens, `${where}: countTokens`);
+  siteFreshness(where, o);
 }
 
 export function checkCache(cache: unknown, where: string): asserts cache is Cache {

@@ -4,9 +4,9 @@ import { cachedCall, countBypass, createCallSite, failOpen, type CallSite } from
 import { emptyWrapperStats, type WrapperStats } from './entry.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { identityOf } from './identity.js';
-import { checkSiteOptions, optionNames } from './options.js';
+import { checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
 import { namespacedKey } from './request-key.js';
-import { SingleFlight } from './single-flight.js';
+import { SingleFlight } from '../core/single-flight.js';
 import { registerStats } from './wrapper-stats.js';
 
 /**
@@ -15,7 +15,7 @@ import { registerStats } from './wrapper-stats.js';
  * @example
  * const gw = withCache(gateway, { cache, ttl: 3600, methods: ['generate'], tenantId: 'acme' });
  */
-export interface WithCacheOptions {
+export interface WithCacheOptions extends FreshnessOptions<unknown, unknown[]> {
   /** Where results are stored. Required. */
   cache: Cache;
   /** TTL of stored results, in seconds (`Infinity`: never expires). Default: the cache's `defaultTtl`. */
@@ -71,7 +71,7 @@ interface PathNode {
   children: Map<PropertyKey, PathNode>;
 }
 
-const WITH_CACHE_OPTIONS = optionNames<WithCacheOptions>({ cache: true, ttl: true, methods: true, namespace: true, key: true, identity: true, tenantId: true, shouldCache: true, countTokens: true });
+const WITH_CACHE_OPTIONS = optionNames<WithCacheOptions>({ cache: true, ttl: true, methods: true, namespace: true, key: true, identity: true, tenantId: true, shouldCache: true, countTokens: true, grace: true, graceBackoff: true, softTimeout: true, shouldServeStale: true, tags: true, prices: true });
 
 /**
  * Caches the results of `target`'s async methods and returns an object of the
@@ -245,6 +245,7 @@ class Wrapper {
           shouldCache: shouldCache && ((result: unknown) => shouldCache(result, path)),
           countTokens: countTokens && ((result: unknown) => countTokens(result, path)),
           namespace: this.options.namespace ?? path,
+          ...siteFreshness('withCache', this.options),
         },
         { stats: this.stats, flights: this.flights },
       );
@@ -266,7 +267,7 @@ class Wrapper {
         return upstream();
       }
       // A caller's abort signal must end only its own call: no flight is shared with it.
-      return cachedCall(site, key, { upstream, share: !holdsSignal(args) });
+      return cachedCall(site, key, { upstream, share: !holdsSignal(args), args });
     };
     registerKeyRecipe(cached, (args) => ({ input: this.keyInput(path, owner, args), namespace, tenantId: this.options.tenantId }));
     return cached;

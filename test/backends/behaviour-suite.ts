@@ -14,6 +14,7 @@ import { MAX_KEY_LENGTH, MAX_PATTERN_LENGTH, MAX_TENANT_LENGTH, MAX_TTL_SECONDS 
 import { MAX_TRACKED_TENANTS } from '../../src/core/stats.js';
 import type { CacheEvent } from '../../src/core/events.js';
 import type { Cache, ScopeOptions } from '../../src/core/types.js';
+import { registerFreshnessSuite } from './freshness-suite.js';
 
 /** What the suite may ask of a backend's factory. */
 export interface BehaviourCacheOptions {
@@ -286,6 +287,8 @@ export function registerCacheBehaviourSuite(name: string, factory: BehaviourCach
         await cache.close();
       }
     });
+
+    registerFreshnessSuite(() => fresh());
 
     describe('values', () => {
       it.each(ROUND_TRIPS)('%s round-trips exactly through set/get and setMany/getMany', async (_label, make) => {

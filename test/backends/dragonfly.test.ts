@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { createDragonflyCache, type DragonflyCacheOptions } from '../../src/backends/dragonfly.js';
 import { type CacheError, DragonflyConnectionError } from '../../src/core/errors.js';
+import { TAG_GUARD_MS } from '../../src/core/tags.js';
 import type { Cache } from '../../src/core/types.js';
 import { REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { freePort, outages, rawCommand, RedisServer, stopRedisServersAfterAll } from '../helpers/redis-server.js';
@@ -94,6 +95,80 @@ describeWith('redis')('dragonfly backend specifics', () => {
     expect(await cache.get('plain')).toBe('mine');
     expect(await cache.set('list', 'mine too')).toBe(true);
     expect(await cache.get('list')).toBe('mine too');
+  });
+
+  it('plain entries keep the ck1 format (and entries written before grace and tags still read); graced or tagged ones are ck2 with their metadata', async () => {
+    const keyPrefix = uniquePrefix('format');
+    const cache = await open({ keyPrefix });
+    await admin.set(`${keyPrefix}:g:old`, 'ck1|{"written":"by an earlier release"}');
+    expect(await cache.get('old')).toEqual({ written: 'by an earlier release' });
+    await cache.set('plain', { a: 1 });
+    await cache.getOrSet('plain-read-through', async () => 2);
+    expect(await admin.get(`${keyPrefix}:g:plain`)).toBe('ck1|{"a":1}');
+    expect(await admin.get(`${keyPrefix}:g:plain-read-through`)).toBe('ck1|2');
+    await cache.set('tagged', 'v', { tags: ['doc:é'] });
+    await cache.writeEntry('graced', 'v', { ttl: 10, grace: 20 });
+    expect(await admin.get(`${keyPrefix}:g:tagged`)).toMatch(/^ck2\|\d+\|\{"s":\d+,"t":\["doc:\\u00e9"\]\}"v"$/);
+    expect(await admin.get(`${keyPrefix}:g:graced`)).toMatch(/^ck2\|\d+\|\{"s":\d+,"f":\d+\}"v"$/);
+    // kept ttl + grace on the server
+    expect(await admin.pttl(`${keyPrefix}:g:graced`)).toBeGreaterThan(25_000);
+    expect(await cache.get('tagged')).toBe('v');
+    expect(await cache.deleteIfEquals('tagged', 'v')).toBe(true);
+  });
+
+  it('a tag record outlives every entry carrying it, and a missing record makes its entries misses (never valid again)', async () => {
+    const keyPrefix = uniquePrefix('records');
+    const cache = await open({ keyPrefix });
+    await cache.set('short', 1, { ttl: 5, tags: ['doc:1'] });
+    const record = `${keyPrefix}:x:g:doc:1`;
+    expect(await admin.get(record)).toBe('0');
+    expect(await admin.pttl(record)).toBeGreaterThan(4000);
+    await cache.set('long', 2, { ttl: 100, tags: ['doc:1'] });
+    expect(await admin.pttl(record)).toBeGreaterThan(99_000);
+    await cache.set('shorter', 3, { ttl: 1, tags: ['doc:1'] });
+    expect(await admin.pttl(record)).toBeGreaterThan(99_000);
+    await cache.set('forever', 4, { tags: ['doc:1'] });
+    expect(await admin.pttl(record)).toBe(-1);
+    // evicted or cleared by someone else: the entries carrying it are misses, not valid again
+    await admin.del(record);
+    expect(await cache.getMany(['short', 'long', 'forever'])).toEqual(new Map());
+    // records are bookkeeping: neither listed nor counted
+    const listed: string[] = [];
+    for await (const key of cache.keys('*')) listed.push(key);
+    expect(listed.sort()).toEqual(['forever', 'long', 'short', 'shorter']);
+  });
+
+  it('an invalidation is stamped with the server\'s clock, keeps the record\'s lifetime, and lasts at least the guard when no entry carries the tag', async () => {
+    const keyPrefix = uniquePrefix('stamp');
+    const cache = await open({ keyPrefix });
+    await cache.invalidateTags(['absent']);
+    const [seconds] = await admin.time();
+    const stamp = Number(await admin.get(`${keyPrefix}:x:g:absent`));
+    expect(Math.abs(stamp - Number(seconds) * 1000)).toBeLessThan(2000);
+    expect(await admin.pttl(`${keyPrefix}:x:g:absent`)).toBeGreaterThan(TAG_GUARD_MS - 5000);
+    await cache.set('forever', 1, { tags: ['kept'] });
+    await cache.invalidateTags(['kept']);
+    expect(await admin.pttl(`${keyPrefix}:x:g:kept`)).toBe(-1);
+    expect(await cache.get('forever')).toBeUndefined();
+  });
+
+  it('a tagged entry whose writer\'s clock runs ahead of the server is still invalidated (its start is translated to the server\'s clock)', async () => {
+    const keyPrefix = uniquePrefix('skew');
+    const cache = await open({ keyPrefix });
+    const realNow = Date.now;
+    try {
+      // A second cache whose process clock runs 5 s ahead: it measured that at connect.
+      Date.now = () => realNow() + 5000;
+      const skewed = await open({ keyPrefix });
+      await skewed.set('k', 'v', { tags: ['doc:1'] });
+      Date.now = realNow;
+      await cache.invalidateTags(['doc:1']);
+      Date.now = () => realNow() + 5000;
+      expect(await skewed.get('k')).toBeUndefined();
+    } finally {
+      Date.now = realNow;
+    }
+    expect(await cache.get('k')).toBeUndefined();
   });
 
   it('two prefixes where one starts with the other (app, app-x) never see each other', async () => {

@@ -3,6 +3,7 @@ import { createDragonflyCache } from '../../src/backends/dragonfly.js';
 import { createFallbackCache } from '../../src/backends/fallback.js';
 import { createMemoryCache } from '../../src/backends/memory.js';
 import { CacheError, DragonflyConnectionError } from '../../src/core/errors.js';
+import { decode, encode } from '../../src/core/serialization.js';
 import type { Cache } from '../../src/core/types.js';
 import { REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { RedisServer, stopRedisServersAfterAll } from '../helpers/redis-server.js';
@@ -42,12 +43,29 @@ function switchable(inner: Cache = createMemoryCache()) {
 }
 
 /** `inner` with every operation answered after a random delay of up to `ms`, as a server over a network would. */
+/** The value as the cache would encode it now; one it cannot encode is passed on for the cache to refuse. */
+function snapshotOf(value: unknown): unknown {
+  try {
+    return decode(encode(value));
+  } catch {
+    return value;
+  }
+}
+
 function delayed(inner: Cache, ms = 3): Cache {
   return new Proxy(inner, {
     get(target, prop, receiver) {
       const member = Reflect.get(target, prop, receiver);
       if (typeof member !== 'function') return member;
       if (prop === 'close' || prop === 'keys') return (...args: unknown[]) => member.apply(target, args);
+      // A real client encodes a value when it is called, whatever the delay after: so does this one.
+      if (prop === 'set' || prop === 'add' || prop === 'writeEntry') {
+        return async (key: unknown, value: unknown, ...rest: unknown[]) => {
+          const snapshot = snapshotOf(value);
+          await sleep(Math.random() * ms);
+          return member.apply(target, [key, snapshot, ...rest]);
+        };
+      }
       return async (...args: unknown[]) => {
         await sleep(Math.random() * ms);
         return member.apply(target, args);
@@ -257,6 +275,36 @@ describe('createFallbackCache', () => {
     expect(await cache.get('kept')).toBe('old');
     // The fallback was emptied, so a later outage cannot serve this outage's entries.
     expect((await fallback.stats()).size).toBe(0);
+  });
+
+  it('replays a tag invalidation made during the outage to the primary before it answers again, as it does deletes', async () => {
+    const { cache: primary, state } = switchable();
+    const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 1, resetTimeout: 50 });
+    await cache.set('a', 'from doc 1', { tags: ['doc:1'] });
+    await cache.set('b', 'from doc 2', { tags: ['doc:2'] });
+    await cache.set('t', 'tenant', { tags: ['doc:1'], tenantId: 'acme' });
+    state.down = 'connection';
+    await expect(cache.invalidateTags(['doc:1'])).resolves.toBeUndefined();
+    await cache.invalidateTags(['doc:1'], { tenantId: 'acme' });
+    expect(cache.circuit().pendingInvalidations).toBe(2);
+    state.down = false;
+    await sleep(60);
+    expect(await cache.get('a')).toBeUndefined();
+    expect(cache.circuit()).toMatchObject({ state: 'closed', pendingInvalidations: 0 });
+    expect(await cache.get('t', { tenantId: 'acme' })).toBeUndefined();
+    expect(await cache.get('b')).toBe('from doc 2');
+    expect(await primary.get('a')).toBeUndefined();
+  });
+
+  it('getOrSet answers from the fallback while the primary is down, and counts its stale answers in stats', async () => {
+    const { cache: primary, state } = switchable();
+    const cache = createFallbackCache({ primary, fallback: createMemoryCache(), failureThreshold: 1, resetTimeout: 10_000 });
+    state.down = 'connection';
+    expect(await cache.getOrSet('k', async () => 'computed', { ttl: 0.2, grace: 10 })).toBe('computed');
+    expect(await cache.getOrSet('k', async () => 'again')).toBe('computed');
+    await sleep(300);
+    expect(await cache.getOrSet('k', () => Promise.reject(new Error('upstream down')), { ttl: 0.2, grace: 10 })).toBe('computed');
+    expect((await cache.stats()).staleHits).toBe(1);
   });
 
   it('a write that failed while the circuit was still closed is invalidated on the primary before the next read', async () => {

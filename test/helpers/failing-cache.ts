@@ -1,4 +1,5 @@
 import { DragonflyConnectionError } from '../../src/core/errors.js';
+import { getOrSet } from '../../src/core/get-or-set.js';
 import type { Cache } from '../../src/core/types.js';
 
 /**
@@ -13,6 +14,11 @@ export function createFailingCache(): Cache {
     on: () => cache,
     off: () => cache,
     inspect: down,
+    // The read-through every backend runs, over these failing reads and writes.
+    getOrSet: (key, factory, options) => getOrSet(cache, { staleHit() {}, unstorable() {} }, key, factory, options),
+    readEntry: down,
+    writeEntry: down,
+    invalidateTags: down,
     get: down,
     set: down,
     add: down,

@@ -25,6 +25,10 @@ export interface WireServer {
   bodies(endpoint: WireEndpoint): Record<string, unknown>[];
   /** Answers the next request to `endpoint` with an HTTP error (400 by default: the SDK does not retry it). */
   failNext(endpoint: WireEndpoint, status?: number): void;
+  /** Answers every request to `endpoint` with `status` (429: rate limited, 500: down) until `recover()` is called. */
+  failFor(endpoint: WireEndpoint, status: number): { recover(): void };
+  /** Every request to `endpoint` hangs (no answer at all) until `release()`, which lets them all answer. */
+  hang(endpoint: WireEndpoint): { release(): void };
   /**
    * The next stream stops after `events` events: `destroy` drops the
    * connection, `end` closes it cleanly without `[DONE]` or the final events.
@@ -44,6 +48,8 @@ export async function startOpenAIWireServer(options: WireServerOptions = {}): Pr
   const chunkDelayMs = options.chunkDelayMs ?? 0;
   const bodies = new Map<WireEndpoint, Record<string, unknown>[]>(ENDPOINTS.map((e) => [e, []]));
   const failures = new Map<WireEndpoint, number>();
+  const outages = new Map<WireEndpoint, number>();
+  const hangs = new Map<WireEndpoint, Promise<void>>();
   let cut: { events: number; how: 'destroy' | 'end' } | undefined;
   let hold: { gate: Promise<void>; sent: number } | undefined;
   let ids = 0;
@@ -61,6 +67,9 @@ export async function startOpenAIWireServer(options: WireServerOptions = {}): Pr
     const body = JSON.parse(await readBody(req)) as Record<string, unknown>;
     bodies.get(endpoint)!.push(body);
     if (latencyMs > 0) await sleep(latencyMs);
+    await hangs.get(endpoint);
+    const down = outages.get(endpoint);
+    if (down !== undefined) return json(res, down, { error: { message: `injected outage (${down})`, type: 'server_error', code: null, param: null } });
     const status = failures.get(endpoint);
     if (status !== undefined) {
       failures.delete(endpoint);
@@ -88,6 +97,8 @@ export async function startOpenAIWireServer(options: WireServerOptions = {}): Pr
         return;
       }
       if (i > 0 && chunkDelayMs > 0) await sleep(chunkDelayMs);
+      // The client went away (it aborted): a real server stops generating.
+      if (res.destroyed) return;
       // Waiting for each write to flush makes a cut happen after the events before it left.
       await new Promise<void>((resolve) => res.write(`${e.event ? `event: ${e.event}\n` : ''}data: ${JSON.stringify(e.data)}\n\n`, () => resolve()));
       if (thisHold) {
@@ -105,6 +116,20 @@ export async function startOpenAIWireServer(options: WireServerOptions = {}): Pr
     calls: (endpoint) => bodies.get(endpoint)!.length,
     bodies: (endpoint) => [...bodies.get(endpoint)!],
     failNext: (endpoint, status = 400) => void failures.set(endpoint, status),
+    failFor: (endpoint, status) => {
+      outages.set(endpoint, status);
+      return { recover: () => void outages.delete(endpoint) };
+    },
+    hang: (endpoint) => {
+      let release!: () => void;
+      hangs.set(endpoint, new Promise<void>((resolve) => (release = resolve)));
+      return {
+        release: () => {
+          hangs.delete(endpoint);
+          release();
+        },
+      };
+    },
     cutNextStream: (events, how) => void (cut = { events, how }),
     holdNextStream: () => {
       let release!: () => void;

@@ -21,7 +21,7 @@ describe('cachedCall', () => {
       cachedCall<{ value: unknown; entry?: StoredResult }>(site, 'k', {
         upstream: async () => ({ value: { text: 'hi', usage: { total_tokens: 3 } } }),
         stored: (answer) => answer.value,
-        hit: (value, entry) => ({ value, entry }),
+        hit: (value, _how, entry) => ({ value, entry }),
       });
     await call();
     await new Promise((resolve) => setTimeout(resolve, 5));

@@ -1,4 +1,4 @@
-import { decode, encode } from '../core/serialization.js';
+import { decode, encode } from './serialization.js';
 
 /**
  * One upstream call per key at a time, inside one process. Callers who ask
@@ -11,13 +11,10 @@ import { decode, encode } from '../core/serialization.js';
  * callers ever share one mutable object. An answer that encoding cannot carry
  * (the cache could not store it either) is handed to joiners as it is.
  */
-/** An answer kept for joiners while its cache write is in flight, and what a joiner saves by it. */
+/** An answer kept for joiners while its cache write is in flight, and what was stored of it (what a joiner saves by it). */
 export interface Held {
   write: Promise<unknown>;
-  /** Tokens the answer cost upstream. */
-  tokens: number;
-  /** Upstream milliseconds it took. */
-  durationMs: number;
+  stored: unknown;
 }
 
 /** A joined flight: its answer (a private copy), and `held` when it had already answered. */
