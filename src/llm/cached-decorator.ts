@@ -2,6 +2,7 @@ import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
 import { cachedCall, countBypass, createCallSite, failOpen, type CallSite } from './cached-call.js';
 import { emptyWrapperStats } from './entry.js';
+import { codeOf } from './code-identity.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { identityOf } from './identity.js';
 import { checkCache, checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
@@ -132,7 +133,8 @@ function cachedMethod(method: AnyMethod, name: string, knownClass: string | unde
     return namespace;
   };
   // One rule with withCache: the instance's identity fields are in the key.
-  const keyInput = (self: unknown, args: unknown[]) => ({ identity: identityOf(self), input: options.key ? options.key.apply(self, args) : args });
+  // The method's code is in the key: two methods of one name never share entries, a changed one starts afresh.
+  const keyInput = (self: unknown, args: unknown[]) => ({ code: codeOf(method), identity: identityOf(self), input: options.key ? options.key.apply(self, args) : args });
 
   const replacement = async function (this: unknown, ...args: unknown[]): Promise<unknown> {
     const cache = options.cache ?? (this as { cache?: unknown } | null | undefined)?.cache;

@@ -1,6 +1,7 @@
 import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
 import { cachedCall, countBypass, createCallSite, failOpen } from './cached-call.js';
+import { codeOf } from './code-identity.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
 import { namespacedKey } from './request-key.js';
@@ -76,10 +77,11 @@ export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions
 
   const site = createCallSite({ ...options, ...siteFreshness('cachedRag', options) });
 
-  const keyInput = (version: string | undefined, args: unknown[]) => {
+  // The query function's code is in the key: two pipelines under one namespace never share answers.
+  const keyInput = (query: QueryFn, version: string | undefined, args: unknown[]) => {
     let end = args.length;
     while (end > 0 && args[end - 1] === undefined) end--;
-    return { corpus: version ?? null, input: options.key ? options.key(args) : args.slice(0, end) };
+    return { corpus: version ?? null, code: codeOf(query), input: options.key ? options.key(args) : args.slice(0, end) };
   };
   const versionNow = async (): Promise<string | undefined> => {
     if (typeof corpusVersion !== 'function') return corpusVersion;
@@ -101,7 +103,7 @@ export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions
       }
       let key: string;
       try {
-        key = namespacedKey(keyInput(version, args), namespace);
+        key = namespacedKey(keyInput(query, version, args), namespace);
       } catch (error) {
         if (error instanceof CacheError && error.errorType === 'validation') throw error;
         // An argument the key cannot encode, or a key function that threw: uncached, never failed.
@@ -111,7 +113,7 @@ export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions
       }
       return cachedCall(site, key, { upstream, args });
     };
-    registerKeyRecipe(run, async (args) => ({ input: keyInput(await versionNow(), args), namespace, tenantId: options.tenantId }));
+    registerKeyRecipe(run, async (args) => ({ input: keyInput(query, await versionNow(), args), namespace, tenantId: options.tenantId }));
     return run;
   };
 

@@ -6,6 +6,7 @@ import type { Cache, ScopeOptions } from '../core/types.js';
 import { markServed } from './cache-info.js';
 import { answerStored, countBypass, createCallSite, failOpen, gracedCall, isStored, joinFlight, planCall, readThen, storeResult, type CallPlan, type CallSite } from './cached-call.js';
 import type { StoredResult } from './entry.js';
+import { codeOf } from './code-identity.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { checkNamespace, checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
 import { namespacedKey } from './request-key.js';
@@ -107,7 +108,8 @@ export function memoizeTask<A extends unknown[], R>(fn: (...args: A) => Promise<
 
   const site = createCallSite({ ...(options as MemoizeTaskOptions<unknown[], unknown>), ...siteFreshness('memoizeTask', options) });
   const keyFn = options.key as ((...args: unknown[]) => unknown) | undefined;
-  const keyInput = (args: unknown[]) => ({ version: version ?? null, input: keyFn ? keyFn(...args) : args });
+  // The task's code is in the key: two tasks named alike never share results, and a changed task starts afresh.
+  const keyInput = (args: unknown[]) => ({ version: version ?? null, code: codeOf(fn), input: keyFn ? keyFn(...args) : args });
   const keyOf = (args: unknown[]): string | undefined => {
     try {
       return namespacedKey(keyInput(args), namespace);

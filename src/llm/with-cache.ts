@@ -2,6 +2,7 @@ import { CacheError } from '../core/errors.js';
 import type { Cache } from '../core/types.js';
 import { cachedCall, countBypass, createCallSite, failOpen, type CallSite } from './cached-call.js';
 import { emptyWrapperStats, type WrapperStats } from './entry.js';
+import { codeOf } from './code-identity.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { identityOf } from './identity.js';
 import { checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
@@ -261,7 +262,7 @@ class Wrapper {
     const cached = async function cached(this: unknown, ...args: unknown[]): Promise<unknown> {
       const self = this === undefined || this === proxyOf() ? owner : this;
       const upstream = async () => fn.apply(self, args);
-      const key = wrapper.keyOf(path, owner, args, namespace);
+      const key = wrapper.keyOf(fn, path, owner, args, namespace);
       if (key === undefined) {
         countBypass(site.stats);
         return upstream();
@@ -269,21 +270,25 @@ class Wrapper {
       // A caller's abort signal must end only its own call: no flight is shared with it.
       return cachedCall(site, key, { upstream, share: !holdsSignal(args), args });
     };
-    registerKeyRecipe(cached, (args) => ({ input: this.keyInput(path, owner, args), namespace, tenantId: this.options.tenantId }));
+    registerKeyRecipe(cached, (args) => ({ input: this.keyInput(fn, path, owner, args), namespace, tenantId: this.options.tenantId }));
     return cached;
   }
 
-  /** What the key of a call hashes: the method, the upstream's identity, and the arguments (or what `key` makes of them). */
-  private keyInput(path: string, owner: object, args: unknown[]): unknown {
+  /**
+   * What the key of a call hashes: the method, its code (so two different
+   * functions never share entries), the upstream's identity, and the
+   * arguments (or what `key` makes of them).
+   */
+  private keyInput(fn: AnyFunction, path: string, owner: object, args: unknown[]): unknown {
     const { key, identity } = this.options;
     const id = identity !== undefined ? identity : identityOf(this.target, owner);
-    return { method: path, identity: id, input: key === undefined ? args : key(args, path) };
+    return { method: path, code: codeOf(fn), identity: id, input: key === undefined ? args : key(args, path) };
   }
 
   /** `undefined` when the call cannot be keyed (counted as a bypass by the caller). */
-  private keyOf(path: string, owner: object, args: unknown[], namespace: string): string | undefined {
+  private keyOf(fn: AnyFunction, path: string, owner: object, args: unknown[], namespace: string): string | undefined {
     try {
-      return namespacedKey(this.keyInput(path, owner, args), namespace);
+      return namespacedKey(this.keyInput(fn, path, owner, args), namespace);
     } catch (error) {
       if (error instanceof CacheError && error.errorType === 'validation') throw error;
       // An argument the key cannot encode, or a key function that threw: uncached, never failed.

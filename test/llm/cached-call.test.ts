@@ -225,3 +225,39 @@ describe('tokensOf', () => {
     expect(cacheStats(gateway)).toMatchObject({ hits: 1, tokensSaved: 41 });
   });
 });
+
+describe('different functions under one namespace never share entries', () => {
+  // A new user's finding: `run` of two classes (or two tasks named `handle`) shared keys, and one got the other's answer.
+  it('withCache keys on the method’s code, so two classes’ `run` answer for themselves', async () => {
+    const cache = createMemoryCache();
+    class Summarizer {
+      async run(text: string) {
+        return `SUMMARY of ${text}`;
+      }
+    }
+    class Translator {
+      async run(text: string) {
+        return `TRANSLATION of ${text}`;
+      }
+    }
+    const summarize = withCache(new Summarizer(), { cache });
+    const translate = withCache(new Translator(), { cache });
+    expect(await summarize.run('hello')).toBe('SUMMARY of hello');
+    expect(await translate.run('hello')).toBe('TRANSLATION of hello');
+    // Two instances of one class still share, as before.
+    expect(await withCache(new Summarizer(), { cache }).run('hello')).toBe('SUMMARY of hello');
+    expect(cacheStats(summarize)).toMatchObject({ misses: 1 });
+  });
+
+  it('memoizeTask and cachedRag key on the function’s code, so two functions of one name stay apart', async () => {
+    const cache = createMemoryCache();
+    const first = memoizeTask(async function handle(x: number) { return `first:${x}`; }, { cache });
+    const second = memoizeTask(async function handle(x: number) { return `second:${x}`; }, { cache });
+    expect(await first(1)).toBe('first:1');
+    expect(await second(1)).toBe('second:1');
+    const ragA = cachedRag(async (q: string) => `A:${q}`, { cache });
+    const ragB = cachedRag(async (q: string) => `B:${q}`, { cache });
+    expect(await ragA('q')).toBe('A:q');
+    expect(await ragB('q')).toBe('B:q');
+  });
+});

@@ -11,7 +11,7 @@ import { CacheError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
 import { withCacheControl } from '../../src/llm/cache-control.js';
 import { Cached } from '../../src/llm/cached-decorator.js';
-import { requestKey } from '../../src/llm/request-key.js';
+import { explainKey } from '../../src/llm/explain-key.js';
 import { cacheStats } from '../../src/llm/wrapper-stats.js';
 import type { Services } from '../fixtures/decorated-services.js';
 import { describeEachBackend } from '../helpers/llm-backends.js';
@@ -70,7 +70,10 @@ describe.each(['typescript', 'esbuild'] as const)('@Cached on a #private method,
     expect(await a.ask('q')).toBe('q (1)');
     expect(await a.ask('q')).toBe('q (1)');
     expect(a.calls).toBe(1);
-    expect(await cache.get(requestKey({ identity: {}, input: ['q'] }, { namespace: 'Named.secret' }))).toMatchObject({ value: 'q (1)' });
+    const keys: string[] = [];
+    for await (const key of cache.keys('v1:Named.secret:*')) keys.push(key);
+    expect(keys).toHaveLength(1);
+    expect(await cache.get(keys[0]!)).toMatchObject({ value: 'q (1)' });
   });
 
   it('throws a validation CacheError when the class is defined, not on every call, without a namespace', () => {
@@ -106,8 +109,12 @@ describe.each(variants)('@Cached compiled by %s with %s decorators', (compiler, 
     it('stores under v1:<Class>.<method>:<sha256 of the identity and the arguments>', async () => {
       const c = cache();
       const { Answers } = define(Cached, c);
-      await new Answers().echo('hi');
-      expect(await c.get(requestKey({ identity: {}, input: ['hi'] }, { namespace: 'Answers.echo' }))).toMatchObject({ value: 'hi' });
+      const a = new Answers();
+      await a.echo('hi');
+      const { key, hashed } = await explainKey.call(a, Answers.prototype.echo, 'hi');
+      expect(key).toMatch(/^v1:Answers\.echo:[0-9a-f]{64}$/);
+      expect(hashed).toEqual({ code: expect.stringMatching(/^[0-9a-f]{16}$/), identity: {}, input: ['hi'] });
+      expect(await c.get(key!)).toMatchObject({ value: 'hi' });
     });
 
     it('keys on the instance’s identity fields as withCache does: instances with other models never share', async () => {
@@ -119,7 +126,10 @@ describe.each(variants)('@Cached compiled by %s with %s decorators', (compiler, 
       expect(await large.generate('q')).toBe('large-model: q');
       expect(await new Llm('small-model').generate('q')).toBe('small-model: q');
       expect(small.calls + large.calls).toBe(2);
-      expect(await c.get(requestKey({ identity: { model: 'large-model' }, input: ['q'] }, { namespace: 'Llm.generate' }))).toMatchObject({ value: 'large-model: q' });
+      const { key, hashed } = await explainKey.call(large, Llm.prototype.generate, 'q');
+      expect(hashed).toMatchObject({ identity: { model: 'large-model' }, input: ['q'] });
+      expect(key).toMatch(/^v1:Llm\.generate:/);
+      expect(await c.get(key!)).toMatchObject({ value: 'large-model: q' });
     });
 
     it('keeps classes, methods and arguments apart', async () => {
@@ -157,7 +167,7 @@ describe.each(variants)('@Cached compiled by %s with %s decorators', (compiler, 
       await a.fromInstance('q');
       await a.fromInstance('q');
       expect(a.calls).toBe(1);
-      expect(await c.get(requestKey({ identity: {}, input: ['q'] }, { namespace: 'Answers.fromInstance' }))).toBeDefined();
+      expect(await c.get((await explainKey.call(a, Answers.prototype.fromInstance, 'q')).key!)).toBeDefined();
     });
 
     it('rejects with a validation CacheError when there is no cache to use', async () => {

@@ -4,6 +4,7 @@ import { createMemoryCache } from '../../src/backends/memory.js';
 import { CacheError } from '../../src/core/errors.js';
 import { withCacheControl } from '../../src/llm/cache-control.js';
 import { cachedRag } from '../../src/llm/cached-rag.js';
+import { codeOf } from '../../src/llm/code-identity.js';
 import { requestKey } from '../../src/llm/request-key.js';
 import { cacheStats } from '../../src/llm/wrapper-stats.js';
 import { createFailingCache } from '../helpers/failing-cache.js';
@@ -106,7 +107,7 @@ describeEachBackend('cachedRag', ({ cache }) => {
     const cached = cachedRag(rag, { cache: c, corpusVersion: 'c1' });
     await cached.query('q1', { topK: 1 });
     await cached.query('q2');
-    expect(await c.get(requestKey({ corpus: 'c1', input: ['q1', { topK: 1 }] }, { namespace: 'rag' }))).toBeDefined();
+    expect(await c.get(requestKey({ corpus: 'c1', code: codeOf(Rag.prototype.query), input: ['q1', { topK: 1 }] }, { namespace: 'rag' }))).toBeDefined();
     await c.set('unrelated', 1);
     expect(await c.clearPattern('v1:rag:*')).toBe(2);
     await cached.query('q1', { topK: 1 });

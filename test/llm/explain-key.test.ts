@@ -50,13 +50,13 @@ describe('explainKey', () => {
     const rag = cachedRag(async (q: string) => q, { cache, corpusVersion: async () => 'index-7' });
     await rag('q');
     const ragKey = await explainKey(rag, 'q', undefined);
-    expect(ragKey.hashed).toEqual({ corpus: 'index-7', input: ['q'] });
+    expect(ragKey.hashed).toEqual({ corpus: 'index-7', code: expect.any(String), input: ['q'] });
     expect(await cache.get(ragKey.key!)).toBeDefined();
 
     const task = memoizeTask(async function plan(goal: string) { return goal; }, { cache, version: 3 });
     await task('ship');
     const taskKey = await explainKey(task, 'ship');
-    expect(taskKey.hashed).toEqual({ version: 3, input: ['ship'] });
+    expect(taskKey.hashed).toEqual({ version: 3, code: expect.any(String), input: ['ship'] });
     expect(await cache.get(taskKey.key!)).toBeDefined();
 
     class Service {
@@ -70,7 +70,7 @@ describe('explainKey', () => {
     const service = new Service('large');
     await service.ask('q');
     const methodKey = await explainKey.call(service, Service.prototype.ask, 'q');
-    expect(methodKey.hashed).toEqual({ identity: { model: 'large' }, input: ['q'] });
+    expect(methodKey.hashed).toEqual({ code: expect.any(String), identity: { model: 'large' }, input: ['q'] });
     expect(await cache.get(methodKey.key!)).toMatchObject({ value: 'large: q' });
   });
 

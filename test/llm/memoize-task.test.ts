@@ -8,6 +8,7 @@ import { createMemoryCache } from '../../src/backends/memory.js';
 import { CacheError } from '../../src/core/errors.js';
 import { withCacheControl } from '../../src/llm/cache-control.js';
 import { memoizeTask, taskMetadata } from '../../src/llm/memoize-task.js';
+import { codeOf } from '../../src/llm/code-identity.js';
 import { requestKey } from '../../src/llm/request-key.js';
 import { cacheStats } from '../../src/llm/wrapper-stats.js';
 import { createFailingCache } from '../helpers/failing-cache.js';
@@ -33,7 +34,8 @@ function agent(delayMs = 0) {
 }
 
 function lockKeyOf(namespace: string, input: unknown, version: string | number | null = null): string {
-  return `${requestKey({ version, input }, { namespace })}:lock`;
+  // The task's code is in its key (every agent() makes the same executeTask).
+  return `${requestKey({ version, code: codeOf(agent().executeTask), input }, { namespace })}:lock`;
 }
 
 describeEachBackend('memoizeTask', ({ cache }) => {

@@ -5,6 +5,8 @@ import { createDragonflyCache } from '../../src/backends/dragonfly.js';
 import { createMemoryCache } from '../../src/backends/memory.js';
 import { CacheError } from '../../src/core/errors.js';
 import { withCacheControl } from '../../src/llm/cache-control.js';
+import { codeOf } from '../../src/llm/code-identity.js';
+import { explainKey } from '../../src/llm/explain-key.js';
 import { requestKey } from '../../src/llm/request-key.js';
 import { withCache } from '../../src/llm/with-cache.js';
 import { cacheStats } from '../../src/llm/wrapper-stats.js';
@@ -89,10 +91,13 @@ describeEachBackend('withCache', ({ cache }) => {
 
   it('stores under v1:<method path>:<sha256> by default and v1:<namespace>:<sha256> when given', async () => {
     const c = cache();
-    await withCache(new Gateway(), { cache: c }).generate('a');
-    await withCache(new Gateway(), { cache: c, namespace: 'gw' }).generate('a');
+    const plain = withCache(new Gateway(), { cache: c });
+    const named = withCache(new Gateway(), { cache: c, namespace: 'gw' });
+    await plain.generate('a');
+    await named.generate('a');
     const identity = { model: 'gpt-4o-mini', baseURL: 'https://llm.example/v1' };
-    const input = { method: 'generate', identity, input: ['a'] };
+    const input = { method: 'generate', code: codeOf(Gateway.prototype.generate), identity, input: ['a'] };
+    expect((await explainKey(plain.generate, 'a')).key).toBe(requestKey(input, { namespace: 'generate' }));
     expect(await c.get(requestKey(input, { namespace: 'generate' }))).toMatchObject({ value: { text: expect.stringContaining('says a') } });
     expect(await c.get(requestKey(input, { namespace: 'gw' }))).toBeDefined();
     expect(await c.clearPattern('v1:gw:*')).toBe(1);
@@ -222,7 +227,7 @@ describeEachBackend('withCache', ({ cache }) => {
       await withCache(b, { cache: c, tenantId: 'globex' }).generate('q');
       await withCache(b, { cache: c }).generate('q');
       expect(b.calls).toBe(2);
-      expect(await c.get(requestKey({ method: 'generate', identity: { model: 'gpt-4o-mini', baseURL: 'https://llm.example/v1' }, input: ['q'] }, { namespace: 'generate' }), { tenantId: 'acme' })).toBeDefined();
+      expect(await c.get(requestKey({ method: 'generate', code: codeOf(Gateway.prototype.generate), identity: { model: 'gpt-4o-mini', baseURL: 'https://llm.example/v1' }, input: ['q'] }, { namespace: 'generate' }), { tenantId: 'acme' })).toBeDefined();
     });
 
     it('takes the tenant per call from withCacheControl, overriding the fixed one', async () => {
