@@ -1,1 +1,1 @@
-export { KeyvCachekit, type KeyvCachekitCapabilities, type KeyvCachekitEntry, type KeyvCachekitOptions } from './keyv-cachekit.js';
+export { KeyvCachekit, type KeyvCachekitCapabilities, type KeyvCachekitEntry, type KeyvCachekitOptions, type KeyvStorageMethod, type KeyvStorageMethodCapability } from './keyv-cachekit.js';

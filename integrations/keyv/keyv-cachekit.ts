@@ -6,6 +6,7 @@ import { checkSiteOptions, optionNames } from '../../src/llm/engine.js';
 import { EXPIRED, ttlFromExpires, ttlFromMs } from './expiry.js';
 import { namespacePrefix } from './key-layout.js';
 
+/** Options of `new KeyvCachekit(cache, options)`. */
 export interface KeyvCachekitOptions {
   /**
    * cachekit tenant whose scope holds every entry the adapter reads, writes,
@@ -18,23 +19,41 @@ export interface KeyvCachekitOptions {
 
 /** What Keyv 6 reads from a store to learn which contract it speaks (its `KeyvStorageCapability`). */
 export interface KeyvCachekitCapabilities {
+  /** Speaks a contract Keyv 6 accepts. */
   compatible: true;
+  /** A storage adapter (not a Keyv instance). */
   store: 'keyvStorage';
-  methods: Record<(typeof METHODS)[number], { exists: boolean; methodType: 'async' | 'sync' | 'none' }>;
+  /** Each storage method Keyv 6 may call: whether the adapter has it, and that it is async. */
+  methods: Record<KeyvStorageMethod, KeyvStorageMethodCapability>;
   /** Speaks Keyv 6's storage contract: `set` takes an absolute expiry. */
   expires: true;
 }
 
 /** A Keyv 5 batch entry (`ttl`: relative milliseconds) or a Keyv 6 one (`expires`: absolute Unix milliseconds). */
 export interface KeyvCachekitEntry {
+  /** The key, as Keyv passes it. */
   key: string;
+  /** The value to store (Keyv 5 passes it serialized, Keyv 6 as is). */
   value: unknown;
+  /** Keyv 5: time to live in milliseconds. */
   ttl?: number;
+  /** Keyv 6: absolute expiry, Unix milliseconds. */
   expires?: number;
 }
 
 const OPTIONS = optionNames<KeyvCachekitOptions>({ tenantId: true });
-const METHODS = ['get', 'getMany', 'has', 'hasMany', 'set', 'setMany', 'delete', 'deleteMany', 'clear', 'disconnect', 'iterator'] as const;
+/** The storage methods Keyv 6 asks a store about. */
+export type KeyvStorageMethod = 'get' | 'getMany' | 'has' | 'hasMany' | 'set' | 'setMany' | 'delete' | 'deleteMany' | 'clear' | 'disconnect' | 'iterator';
+
+const METHODS: readonly KeyvStorageMethod[] = ['get', 'getMany', 'has', 'hasMany', 'set', 'setMany', 'delete', 'deleteMany', 'clear', 'disconnect', 'iterator'];
+
+/** How the adapter offers one storage method to Keyv 6. */
+export interface KeyvStorageMethodCapability {
+  /** Whether the adapter has the method. */
+  exists: boolean;
+  /** `'async'`: it returns a promise; `'none'`: it is missing. */
+  methodType: 'async' | 'sync' | 'none';
+}
 // One getMany per page of listed keys: Dragonfly's MGET and SCAN both work in 1 000s.
 const PAGE = 1000;
 
@@ -59,7 +78,10 @@ const PAGE = 1000;
  */
 export class KeyvCachekit extends EventEmitter {
   /** Keyv 5 wires `iterator()` only for a store whose dialect it knows, and throws for others; the dialect changes nothing else. */
-  readonly opts: { dialect: 'redis' } = { dialect: 'redis' };
+  readonly opts: {
+    /** `'redis'`: the entries live in a cachekit cache, listed with `SCAN`-like paging. */
+    dialect: 'redis';
+  } = { dialect: 'redis' };
   // Undefined when untenanted: the cache then skips checking an options object on every call.
   private readonly scope: { tenantId: string } | undefined;
   private contract: 5 | 6 = 5;
@@ -89,6 +111,7 @@ export class KeyvCachekit extends EventEmitter {
     return this.current;
   }
 
+  /** Keyv sets it; a value that is not a well-formed string is a `validation` error. */
   set namespace(namespace: string | undefined) {
     if (namespace !== undefined && (typeof namespace !== 'string' || !namespace.isWellFormed())) {
       throw new CacheError(`KeyvCachekit: namespace must be a well-formed string, got ${describeValue(namespace)}`, 'validation');
@@ -118,6 +141,7 @@ export class KeyvCachekit extends EventEmitter {
     return { compatible: true, store: 'keyvStorage', methods, expires: true };
   }
 
+  /** The value under `key`, `undefined` when missing or expired. */
   get(key: string): Promise<unknown> {
     let read: Promise<unknown>;
     try {
@@ -135,16 +159,19 @@ export class KeyvCachekit extends EventEmitter {
     return undefined;
   };
 
+  /** One value (or `undefined`) per key, in order, read in one batch. */
   async getMany(keys: string[]): Promise<unknown[]> {
     const entryKeys = keys.map((key) => this.entryKey(key));
     const found = await this.cache.getMany(entryKeys, this.scope);
     return entryKeys.map((key) => found.get(key));
   }
 
+  /** Whether a live entry is under `key`. */
   async has(key: string): Promise<boolean> {
     return (await this.cache.get(this.entryKey(key), this.scope)) !== undefined;
   }
 
+  /** One `has` answer per key, in order, read in one batch. */
   async hasMany(keys: string[]): Promise<boolean[]> {
     return (await this.getMany(keys)).map((value) => value !== undefined);
   }
@@ -182,6 +209,7 @@ export class KeyvCachekit extends EventEmitter {
     return results;
   }
 
+  /** Removes the entry under `key`; `true` when there was one. */
   async delete(key: string): Promise<boolean> {
     return this.cache.delete(this.entryKey(key), this.scope);
   }

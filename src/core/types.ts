@@ -48,6 +48,7 @@ export interface EntryOptions extends SetOptions {
 
 /** What `readEntry` found: the value, and whether it is past its `ttl` (within its grace). */
 export interface CacheEntry<T = unknown> {
+  /** The stored value, decoded (a private copy, as `get` returns it). */
   value: T;
   /** `true` when the entry is past its `ttl`, kept only by its grace: `get` would not return it. */
   stale: boolean;

@@ -74,7 +74,7 @@ export interface FreshnessOptions<R, A extends unknown[]> {
    * `costSaved`, priced by the model the answer reports, else the request's.
    * None are bundled (they change). Default: none (`costSaved` stays 0).
    */
-  prices?: Readonly<Record<string, { input: number; output: number }>>;
+  prices?: Prices;
 }
 
 /** The site settings the freshness and cost options describe, checked (`validation` errors name the option). */
