@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from 'ioredis';
-import { freePort } from './redis-server.js';
+import { freePort } from './free-port.js';
 
 export interface RedisClusterHandle {
   ports: number[];

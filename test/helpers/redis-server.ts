@@ -1,7 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { afterAll, inject } from 'vitest';
 import { createDragonflyCache } from '../../src/backends/dragonfly.js';
+import { freePort } from './free-port.js';
+
+export { freePort };
 
 /**
  * Whether a `redis-server` binary is on PATH (found by test/global-setup.ts), for
@@ -18,17 +21,6 @@ export interface RedisServerOptions {
   maxmemoryPolicy?: string;
 }
 
-/** A TCP port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function encode(args: readonly string[]): string {
   return `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
