@@ -3,6 +3,8 @@ import type { BaseMessage } from '@langchain/core/messages';
 import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
 import { toJsonSchema } from '@langchain/core/utils/json_schema';
 import { isInteropZodSchema } from '@langchain/core/utils/types';
+// ChatOpenAI sends the OpenAI wire format: its invocation parameters leave the key by cachedOpenAI's rule.
+import { PARAMS_OUT_OF_KEY } from '../openai/request-params.js';
 
 /** How a chat call reaches the model: its answer has a different shape in each, so each is its own entry. */
 export type ChatMode = 'generate' | 'stream' | 'events';
@@ -29,22 +31,6 @@ const CALL_OPTIONS_OUT_OF_KEY: ReadonlySet<string> = new Set([
   'ls_structured_output_format',
   // ChatOpenAI's SDK request options (headers, timeout, retries).
   'options',
-]);
-
-/**
- * Invocation (request) parameters out of the key: the same rule as
- * `cachedOpenAI`'s. They say who asked, how the answer is tracked or routed,
- * or whether it streams (each mode is its own entry anyway).
- */
-const PARAMS_OUT_OF_KEY: ReadonlySet<string> = new Set([
-  'stream',
-  'user',
-  'safety_identifier',
-  'metadata',
-  'store',
-  'service_tier',
-  'prompt_cache_key',
-  'prompt_cache_retention',
 ]);
 
 /** Every name `cachedChatModel` leaves out of a key, for README and `explainKey`. */
