@@ -4,4 +4,4 @@ export { OPTIONS_OUT_OF_KEY, PROVIDER_OPTIONS_OUT_OF_KEY } from './call-key.js';
 export { cachedEmbeddingModel, type CachedEmbeddingModelOptions } from './embedding-model.js';
 export type { CacheLanguageModelMiddleware, EmbeddingModelLike } from './spec-types.js';
 export type { HitMark } from './stored-parts.js';
-export { cacheStats, explainKey, withCacheControl, type CacheControl, type KeyExplanation, type WrapperStats } from '../../src/llm/engine.js';
+export { cacheInfo, cacheStats, explainKey, withCacheControl, type CacheControl, type CacheInfo, type KeyExplanation, type WrapperStats } from '../../src/llm/engine.js';

@@ -12,6 +12,7 @@
 export {
   answerStored,
   cachedCall,
+  callerFreshness,
   countBypass,
   createCallSite,
   emitCallEvent,
@@ -28,7 +29,7 @@ export {
 } from './cached-call.js';
 export { cachedItems, type ItemsAnswer, type ItemsCall, type ItemsResult } from './cached-items.js';
 export { currentCacheControl, withCacheControl, type CacheControl } from './cache-control.js';
-export { tokensOf, type ModelPrice, type Prices, type StoredResult, type WrapperStats } from './entry.js';
+export { tokensOf, type ModelPrice, type Prices, type StoredResult, type Usage, type WrapperStats } from './entry.js';
 export { explainKey, registerKeyRecipe, type KeyExplanation, type KeyRecipe, type RecipeResult } from './explain-key.js';
 export { checkBoolean, checkFunction, checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
 export { namespacedKey, requestKey } from './request-key.js';

@@ -286,7 +286,7 @@ export async function startStream<C, E>(call: StreamCall<C, E>): Promise<SharedS
 }
 
 function storeRecording<C, E>(call: StreamCall<C, E>, chunks: C[], started: number): Held | undefined {
-  return storeResult(call.site, call.plan, call.key, recordingOf(call.shape, chunks), performance.now() - started, call.args);
+  return storeResult(call.site, call.plan, call.key, recordingOf(call.shape, chunks), performance.now() - started, call.args, call.plan.model);
 }
 
 function recordingOf<C>(shape: StreamShape<C>, chunks: C[]): RecordedStream<C> {
