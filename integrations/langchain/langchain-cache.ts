@@ -87,7 +87,7 @@ export class LangChainCache extends BaseCache<Generation[]> {
       this.started.set(key, performance.now());
       return null;
     }
-    return (hit.value as StoredGeneration[]).map((generation) => generationOf(generation, false));
+    return (hit.value as StoredGeneration[]).map((generation) => generationOf(generation, undefined));
   }
 
   async update(prompt: string, llmKey: string, value: Generation[]): Promise<void> {

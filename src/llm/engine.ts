@@ -34,7 +34,7 @@ export { explainKey, registerKeyRecipe, type KeyExplanation, type KeyRecipe, typ
 export { checkBoolean, checkFunction, checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
 export { namespacedKey, requestKey } from './request-key.js';
 export { copiesByEncoding, type Copies } from '../core/single-flight.js';
-export { isRecording, joinStream, recordChunks, replayChunks, startStream, type RecordedStream, type SharedStream, type StreamCall, type StreamShape, type UpstreamStream } from './stream-record.js';
+export { isRecording, joinStream, replayChunks, startStream, type RecordedStream, type SharedStream, type StreamCall, type StreamShape, type UpstreamStream } from './stream-record.js';
 export { cacheInfo, markServed, type CacheInfo } from './cache-info.js';
 export { cacheStats, registerStats } from './wrapper-stats.js';
 export { cacheEvents } from './wrapper-events.js';

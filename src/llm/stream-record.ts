@@ -297,33 +297,6 @@ function recordingOf<C>(shape: StreamShape<C>, chunks: C[]): RecordedStream<C> {
   return recorded;
 }
 
-/**
- * Yields `source`'s chunks as they arrive and records them, for a caller of
- * its own (nothing joins it: see `startStream` for a shared one). The
- * recording is stored (in the background: the caller's stream ends at once)
- * only when the source ended by itself and `shape.complete` holds: a stream
- * that throws, that the consumer leaves early (`break`, `return()`), or that
- * `aborted()` says was cut, is never stored. The duration stored runs from
- * `started` (`performance.now()` when the call went upstream) to the last chunk.
- */
-export async function* recordChunks<C>(
-  site: CallSite<unknown>,
-  plan: CallPlan,
-  key: string,
-  source: AsyncIterable<C>,
-  shape: StreamShape<C>,
-  started: number,
-  aborted: () => boolean = () => false,
-): AsyncGenerator<C, void, undefined> {
-  const chunks: C[] = [];
-  for await (const chunk of source) {
-    chunks.push(chunk);
-    yield chunk;
-  }
-  if (aborted() || !shape.complete(chunks)) return;
-  storeResult(site, plan, key, recordingOf(shape, chunks), performance.now() - started);
-}
-
 /** Whether a stored value is a recording (anything else reads as a miss). */
 export function isRecording(value: unknown): value is RecordedStream {
   return value !== null && typeof value === 'object' && Array.isArray((value as RecordedStream).chunks);
