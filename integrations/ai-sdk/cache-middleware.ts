@@ -33,6 +33,12 @@ import { callKeyInput, type ModelIdentity } from './call-key.js';
 import { finishedWhole, hitMark, hitResult, infoOf, restoredResult, seenOfResult, storableResult, type GenerateResult, type HitMark } from './stored-parts.js';
 import { liveStream, replayedStream, STREAM_SHAPE, upstreamParts } from './stream-parts.js';
 
+/** Which of a model's calls an answer came from: `doGenerate` or `doStream`. */
+export interface MiddlewareCallType {
+  /** `'generate'` (`generateText`, `generateObject`) or `'stream'` (`streamText`, `streamObject`). */
+  type: 'generate' | 'stream';
+}
+
 /**
  * Options of `cacheMiddleware` and `cacheMiddlewareV3`. The freshness and
  * cost options (`grace`, `graceBackoff`, `softTimeout`, `shouldServeStale`,
@@ -44,7 +50,7 @@ import { liveStream, replayedStream, STREAM_SHAPE, upstreamParts } from './strea
  * call's `abortSignal` aborted. Prices go by the answer's
  * `response.modelId`, else the model's `modelId`.
  */
-export interface CacheMiddlewareOptions extends FreshnessOptions<unknown, [params: Record<string, unknown>, call: { type: 'generate' | 'stream' }]> {
+export interface CacheMiddlewareOptions extends FreshnessOptions<unknown, [params: Record<string, unknown>, call: MiddlewareCallType]> {
   /** Where answers are stored. Required. */
   cache: Cache;
   /** TTL of stored answers, in seconds (`Infinity`: never expires); `withCacheControl({ ttl })` overrides it per call. Default: the cache's `defaultTtl`. */
@@ -65,7 +71,7 @@ export interface CacheMiddlewareOptions extends FreshnessOptions<unknown, [param
    * `interrupted`, and streams that did not end whole, are never stored,
    * whatever this says. Default: store every whole answer.
    */
-  shouldCache?: (result: unknown, call: { type: 'generate' | 'stream' }) => boolean;
+  shouldCache?: (result: unknown, call: MiddlewareCallType) => boolean;
   /**
    * Milliseconds between the parts of a replayed stream, for a UI that
    * should still look like it streams. Default: 0 (as fast as the consumer reads).

@@ -40,6 +40,12 @@ import { CHAT_FIELDS_OUT_OF_KEY, chatKeyInput, droppedOptions, type ChatMode } f
 import { chatResultOf, chunkOf, storedChatResult, storedChunk, tokensOfGenerations, usageOfResult, type HitMark, type StoredChatResult, type StoredChunk } from './stored.js';
 import { CHUNK_STREAM, EVENT_STREAM } from './stream-shape.js';
 
+/** Which path of a chat model an answer came from. */
+export interface ChatCallType {
+  /** `'generate'` (`invoke`, `batch`), `'stream'` (`stream`, versioned `streamEvents`) or `'events'` (a native `streamEvents(input)`). */
+  type: ChatMode;
+}
+
 /**
  * Options of `cachedChatModel`. The freshness and cost options (`grace`,
  * `graceBackoff`, `softTimeout`, `shouldServeStale`, `tags`, `prices`) work
@@ -51,7 +57,7 @@ import { CHUNK_STREAM, EVENT_STREAM } from './stream-shape.js';
  * `signal` aborted. Prices go by the answer's `response_metadata.model_name`,
  * else the model's `model`.
  */
-export interface CachedChatModelOptions extends FreshnessOptions<unknown, [messages: BaseMessage[], call: { type: ChatMode }]> {
+export interface CachedChatModelOptions extends FreshnessOptions<unknown, [messages: BaseMessage[], call: ChatCallType]> {
   /** Where answers are stored. Required. */
   cache: Cache;
   /** TTL of stored answers, in seconds (`Infinity`: never expires). Default: the cache's `defaultTtl`. */

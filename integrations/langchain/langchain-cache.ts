@@ -17,6 +17,7 @@ import {
 } from '../../src/llm/engine.js';
 import { generationOf, storedGeneration, tokensOfGenerations, type StoredGeneration } from './stored.js';
 
+/** Options of `new LangChainCache(options)`. */
 export interface LangChainCacheOptions {
   /** Where generations are stored. Required. */
   cache: Cache;
@@ -75,6 +76,11 @@ export class LangChainCache extends BaseCache<Generation[]> {
     );
   }
 
+  /**
+   * The generations stored for `prompt` and `llmKey` (what LangChain calls
+   * before a model call), or `null` on a miss, a bypass, a prompt holding a
+   * content placeholder, and when the cache fails.
+   */
   async lookup(prompt: string, llmKey: string): Promise<Generation[] | null> {
     if (PLACEHOLDER.test(prompt)) {
       countBypass(this.site.stats);
@@ -90,6 +96,11 @@ export class LangChainCache extends BaseCache<Generation[]> {
     return (hit.value as StoredGeneration[]).map((generation) => generationOf(generation, undefined));
   }
 
+  /**
+   * Stores the generations a model answered for `prompt` and `llmKey` (what
+   * LangChain calls after a miss), in the background: it resolves at once,
+   * and a write that fails is counted, never thrown.
+   */
   async update(prompt: string, llmKey: string, value: Generation[]): Promise<void> {
     if (PLACEHOLDER.test(prompt)) return;
     const key = namespacedKey(keyInput(prompt, llmKey), this.namespace);

@@ -74,7 +74,17 @@ export interface FreshnessOptions<R, A extends unknown[]> {
    * `costSaved`, priced by the model the answer reports, else the request's.
    * None are bundled (they change). Default: none (`costSaved` stays 0).
    */
-  prices?: Readonly<Record<string, { input: number; output: number }>>;
+  prices?: Readonly<
+    Record<
+      string,
+      {
+        /** Per million prompt (input) tokens. */
+        input: number;
+        /** Per million completion (output) tokens. */
+        output: number;
+      }
+    >
+  >;
 }
 
 /** The site settings the freshness and cost options describe, checked (`validation` errors name the option). */
