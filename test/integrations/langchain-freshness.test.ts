@@ -1,3 +1,4 @@
+import { BaseCallbackHandler } from '@langchain/core/callbacks/base';
 import { AIMessageChunk, HumanMessage, type BaseMessage } from '@langchain/core/messages';
 import { ChatOpenAI } from '@langchain/openai';
 import { afterEach, beforeEach, expect, it } from 'vitest';
@@ -31,6 +32,14 @@ async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 const textOf = (chunks: AIMessageChunk[]) => chunks.map((c) => c.content).join('');
+
+class Tokens extends BaseCallbackHandler {
+  name = 'tokens';
+  tokens: string[] = [];
+  override handleLLMNewToken(token: string): void {
+    this.tokens.push(token);
+  }
+}
 
 describeEachBackend('cachedChatModel freshness with ChatOpenAI', ({ cache }) => {
   const setup = (options: Omit<CachedChatModelOptions, 'cache'> = {}) => cachedChatModel(openai(), { cache: cache(), ttl: TTL, grace: 60, ...options });
@@ -171,11 +180,12 @@ describeEachBackend('cachedChatModel freshness with ChatOpenAI', ({ cache }) => 
       const started = performance.now();
       let firstChunkMs: number | undefined;
       const chunks: AIMessageChunk[] = [];
-      for await (const chunk of await model.stream(question)) {
+      const tokens = new Tokens();
+      for await (const chunk of await model.stream(question, { callbacks: [tokens] })) {
         if (chunk.content !== '') firstChunkMs ??= performance.now() - started;
         chunks.push(chunk);
       }
-      return { chunks, firstChunkMs: firstChunkMs ?? NaN };
+      return { chunks, tokens: tokens.tokens, firstChunkMs: firstChunkMs ?? NaN };
     };
     const [a, b, c] = await Promise.all([run(0), run(30), run(60)]);
     expect(server.calls('chat/completions')).toBe(1);
@@ -183,6 +193,8 @@ describeEachBackend('cachedChatModel freshness with ChatOpenAI', ({ cache }) => 
     expect(textOf(c.chunks)).toBe(textOf(a.chunks));
     expect(b.chunks).toHaveLength(a.chunks.length);
     expect(b.chunks[0]).not.toBe(a.chunks[0]);
+    expect(b.tokens).toEqual(a.tokens);
+    expect(c.tokens).toEqual(a.tokens);
     expect([a, b, c].map((r) => cacheInfo(r.chunks[0])?.status)).toEqual(['miss', 'miss', 'miss']);
     expect(cacheStats(model)).toMatchObject({ misses: 3, hits: 0 });
     console.log(
@@ -191,6 +203,15 @@ describeEachBackend('cachedChatModel freshness with ChatOpenAI', ({ cache }) => 
     await settled();
     await collect(await model.stream(question));
     expect(server.calls('chat/completions')).toBe(1);
+  });
+
+  it('makes one upstream call for concurrent identical native streamEvents, each caller the same events', async () => {
+    const model = cachedChatModel(openai(), { cache: cache(), ttl: 60 });
+    const [a, b] = await Promise.all([collect(model.streamEvents(question)), collect(model.streamEvents(question))]);
+    expect(server.calls('chat/completions')).toBe(1);
+    expect(b).toEqual(a);
+    expect(b[0]).not.toBe(a[0]);
+    expect(a.at(-1)).toMatchObject({ event: 'message-finish', reason: 'stop' });
   });
 
   it('keeps a shared stream going for the callers left when one breaks off, and stores it', async () => {
