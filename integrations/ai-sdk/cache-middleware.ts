@@ -115,9 +115,10 @@ const OPTIONS = optionNames<CacheMiddlewareOptions>({
  * (`{ hit: true, stale?, storedAt, key }`) on the result or the replayed
  * `finish` part. Concurrent identical streamed misses share one upstream
  * stream, each caller its own parts. `cacheInfo(result.providerMetadata)`
- * (`generateText`), `cacheInfo(await result.providerMetadata)`
- * (`streamText`), and `cacheInfo` of what `doGenerate` / `doStream` return
- * (the result, the `stream`) tell how the call was answered. Read the
+ * (`generateText`, and a `doGenerate` result: the result itself when it has
+ * no `providerMetadata`), `cacheInfo(await result.providerMetadata)`
+ * (`streamText`) and `cacheInfo(doStreamResult.stream)` tell how the call
+ * was answered. Read the
  * counters with `cacheStats(middleware)`; per-call controls come from
  * `withCacheControl` (for a stream: the controls in force when `streamText`
  * was called). A failing cache never fails a call. Bad options throw a

@@ -11,7 +11,7 @@
  * write (counted in `errors`): the call is answered, and stays uncached.
  */
 
-import { markServed, type CacheInfo } from '../../src/llm/engine.js';
+import type { CacheInfo } from '../../src/llm/engine.js';
 
 /** What `providerMetadata.cachekit` holds on an answer served from the cache. */
 export interface HitMark {
@@ -100,19 +100,17 @@ export function hitResult(stored: GenerateResult, mark: HitMark): GenerateResult
 }
 
 /**
- * What of a `doGenerate` result a caller holds for `cacheInfo`: the result,
- * and its `providerMetadata` (which `generateText` hands on as is, as
- * `result.providerMetadata`), when it has one.
+ * What of a `doGenerate` result `cacheInfo` answers for: its
+ * `providerMetadata`, which `generateText` hands on as is (as
+ * `result.providerMetadata`); the result itself when it has none.
  */
-export function seenOfResult(result: GenerateResult): readonly unknown[] {
-  return result.providerMetadata === undefined ? [result] : [result, result.providerMetadata];
+export function seenOfResult(result: GenerateResult): unknown {
+  return result.providerMetadata ?? result;
 }
 
-/** `providerMetadata` with cachekit's mark added (and marked for `cacheInfo`); the other providers' entries as they were. */
+/** `providerMetadata` with cachekit's mark added; the other providers' entries as they were. */
 export function markedMetadata(providerMetadata: Record<string, unknown> | undefined, mark: HitMark): Record<string, unknown> {
-  const marked = { ...providerMetadata, cachekit: { ...mark } };
-  markServed(marked, infoOf(mark));
-  return marked;
+  return { ...providerMetadata, cachekit: { ...mark } };
 }
 
 /**

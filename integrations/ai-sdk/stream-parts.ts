@@ -1,5 +1,5 @@
 import { markServed, type CacheInfo, type StreamShape, type UpstreamStream } from '../../src/llm/engine.js';
-import { markedMetadata, restoredPart, storablePart, streamEndedWhole, type HitMark } from './stored-parts.js';
+import { infoOf, markedMetadata, restoredPart, storablePart, streamEndedWhole, type HitMark } from './stored-parts.js';
 
 /** How a stream's parts tell a whole answer (see `streamEndedWhole`) and report usage. */
 export const STREAM_SHAPE: StreamShape<unknown> = { complete: streamEndedWhole, usage: finishUsage };
@@ -44,9 +44,9 @@ export function liveStream<P>(
       if (next.done) return signal?.aborted ? c.error(signal.reason) : c.close();
       const part = restoredPart(next.value) as { type?: unknown; providerMetadata?: Record<string, unknown> };
       if (part.type !== 'finish') return c.enqueue(part as P);
-      if (hit !== undefined) return c.enqueue({ ...part, providerMetadata: markedMetadata(part.providerMetadata, hit) } as P);
-      markServed(part.providerMetadata, info);
-      c.enqueue(part as P);
+      const providerMetadata = hit === undefined ? part.providerMetadata : markedMetadata(part.providerMetadata, hit);
+      markServed(providerMetadata, info);
+      c.enqueue((hit === undefined ? part : { ...part, providerMetadata }) as P);
     },
     cancel() {
       controller.abort();
@@ -78,7 +78,10 @@ export function replayedStream<P>(parts: readonly P[], mark: HitMark, options: {
     }
     const part = restoredPart(parts[next++] as P);
     const finish = part as { type?: unknown; providerMetadata?: Record<string, unknown> };
-    controller.enqueue(finish.type === 'finish' ? ({ ...part, providerMetadata: markedMetadata(finish.providerMetadata, mark) } as P) : part);
+    if (finish.type !== 'finish') return controller.enqueue(part);
+    const providerMetadata = markedMetadata(finish.providerMetadata, mark);
+    markServed(providerMetadata, infoOf(mark));
+    controller.enqueue({ ...part, providerMetadata } as P);
   };
   return new ReadableStream<P>({
     start(controller) {

@@ -234,7 +234,7 @@ function generate(w: Wrapping, model: BaseChatModel, messages: BaseMessage[], op
   return cachedCall<ChatResult>(w.generate, key, {
     upstream: send,
     stored: storedChatResult,
-    seen: messagesOf,
+    seen: messageOf,
     hit: (stored, how) => chatResultOf(stored as StoredChatResult, how),
     // LangChain writes run ids and metadata into the messages it hands back: every joiner gets its own.
     copies: (answer) => {
@@ -249,9 +249,9 @@ function generate(w: Wrapping, model: BaseChatModel, messages: BaseMessage[], op
   });
 }
 
-/** The messages of a result: what `invoke` returns, for `cacheInfo`. */
-function messagesOf(result: ChatResult): readonly unknown[] {
-  return result.generations.map((generation) => generation.message);
+/** The message `invoke` returns of a result (its first generation's), for `cacheInfo`. */
+function messageOf(result: ChatResult): unknown {
+  return result.generations[0]?.message;
 }
 
 /** The model a call asks for, when the model holds it as ChatOpenAI does: what `prices` go by when the answer names none. */

@@ -341,11 +341,11 @@ export interface Miss<T> {
   /** What is stored of an answer, and what the caller sees of it (for `cacheInfo`). Default: the answer itself. */
   stored?: ((answer: T) => unknown) | undefined;
   /**
-   * The objects of an answer (fresh, joined or served) the caller receives,
-   * when they are not what `stored` gives (an integration that converts an
-   * answer to store it): each is marked for `cacheInfo`. Default: `stored(answer)`.
+   * The object of an answer (fresh, joined or served) the caller holds, when
+   * it is not what `stored` gives (an integration that converts an answer to
+   * store it): it is what `cacheInfo` answers for. Default: `stored(answer)`.
    */
-  seen?: ((answer: T) => readonly unknown[]) | undefined;
+  seen?: ((answer: T) => unknown) | undefined;
   /** Copies of an answer for callers who join it. Default: through the cache's encoding. */
   copies?: Copies<T> | undefined;
   /** `false` when the call must neither join nor be joined (its caller's own abort signal ends it). Default `true`. */
@@ -442,8 +442,7 @@ export function cachedCall<T>(site: CallSite<unknown>, key: string, call: Cached
 
 /** Marks what the caller receives of `answer` (see `Miss.seen`). */
 function markSeen<T>(call: Miss<T>, answer: T, info: CacheInfo): void {
-  if (call.seen === undefined) return markServed(call.stored ? call.stored(answer) : answer, info);
-  for (const value of call.seen(answer)) markServed(value, info);
+  markServed(call.seen ? call.seen(answer) : call.stored ? call.stored(answer) : answer, info);
 }
 
 function upstreamMarked<T>(call: CachedCall<T>, status: 'miss' | 'bypass', key: string): Promise<T> {
@@ -464,10 +463,14 @@ const HOOKS: ReadHooks<unknown, EngineCall<unknown>> = {
     if (!isStored(stored)) return undefined;
     countServed(c.site, c.plan, c.key, stored, how);
     const info: CacheInfo = { status: how, storedAt: stored.storedAt, key: c.key };
-    markServed(stored.value, info);
-    if (c.call.hit === undefined) return stored.value;
+    if (c.call.hit === undefined) {
+      markServed(stored.value, info);
+      return stored.value;
+    }
     const answer = c.call.hit(stored.value, how, stored);
+    // With `seen`, what the caller receives is marked, not the stored value it never sees.
     if (c.call.seen !== undefined) markSeen(c.call, answer, info);
+    else markServed(stored.value, info);
     return answer;
   },
   missed(c) {
