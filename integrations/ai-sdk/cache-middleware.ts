@@ -118,11 +118,10 @@ const OPTIONS = optionNames<CacheMiddlewareOptions>({
  * (`generateText`, and a `doGenerate` result: the result itself when it has
  * no `providerMetadata`), `cacheInfo(await result.providerMetadata)`
  * (`streamText`) and `cacheInfo(doStreamResult.stream)` tell how the call
- * was answered. Read the
- * counters with `cacheStats(middleware)`; per-call controls come from
- * `withCacheControl` (for a stream: the controls in force when `streamText`
- * was called). A failing cache never fails a call. Bad options throw a
- * `validation` CacheError here.
+ * was answered. Read the counters with `cacheStats(middleware)`; per-call
+ * controls come from `withCacheControl` (for a stream: the controls in force
+ * when `streamText` was called). A failing cache never fails a call. Bad
+ * options throw a `validation` CacheError here.
  */
 export function cacheMiddleware(options: CacheMiddlewareOptions): CacheLanguageModelMiddleware<'v4'> {
   return createMiddleware('cacheMiddleware', options, 'v4') as CacheLanguageModelMiddleware<'v4'>;
