@@ -122,6 +122,16 @@ for (const major of majors) {
       expect(cacheStats(middleware)).toMatchObject({ staleHits: 1, misses: 1 });
     });
 
+    it('tells a bypass and a refresh from a miss in cacheInfo, generated and streamed', async () => {
+      const { model } = setup({ ttl: 60, grace: undefined });
+      const call = () => model.doStream({ prompt: [{ role: 'user', content: [{ type: 'text', text: prompt }] }] } as never);
+      expect(cacheInfo((await withCacheControl({ bypass: true }, () => generate(model))).providerMetadata)?.status).toBe('bypass');
+      expect(cacheInfo((await withCacheControl({ refresh: true }, () => generate(model))).providerMetadata)?.status).toBe('bypass');
+      expect(cacheInfo((await withCacheControl({ bypass: true }, call)).stream)?.status).toBe('bypass');
+      await settled();
+      expect(cacheInfo((await generate(model)).providerMetadata)).toMatchObject({ status: 'hit', storedAt: expect.any(Number) });
+    });
+
     it('drops the answers tagged with an invalidated tag, generated and streamed', async () => {
       const { model } = setup({ ttl: 60, grace: undefined, tags: (_result, _params, call) => ['doc:42', `type:${call.type}`] });
       const c = cache();

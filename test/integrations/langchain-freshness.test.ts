@@ -129,6 +129,16 @@ describeEachBackend('cachedChatModel freshness with ChatOpenAI', ({ cache }) => 
     expect(cacheStats(model)).toMatchObject({ staleHits: 1, misses: 1 });
   });
 
+  it('tells a bypass from a miss in cacheInfo, invoked and streamed', async () => {
+    const model = cachedChatModel(openai(), { cache: cache(), ttl: 60 });
+    expect(cacheInfo(await withCacheControl({ bypass: true }, () => model.invoke(question)))?.status).toBe('bypass');
+    const chunks = await withCacheControl({ bypass: true }, async () => collect(await model.stream(question)));
+    expect(chunks.every((chunk) => cacheInfo(chunk)?.status === 'bypass')).toBe(true);
+    expect(cacheInfo(await withCacheControl({ refresh: true }, () => model.invoke(question)))?.status).toBe('bypass');
+    await settled();
+    expect(cacheInfo(await model.invoke(question))?.status).toBe('hit');
+  });
+
   it('drops the answers tagged with an invalidated tag, invoked and streamed', async () => {
     const c = cache();
     const seen: [string, number][] = [];
