@@ -22,7 +22,9 @@ export const PROVIDER_OPTIONS_OUT_OF_KEY: Readonly<Record<string, ReadonlySet<st
 
 /** The model a key is for: the inner model's provider and id, as `wrapLanguageModel` hands it to the middleware. */
 export interface ModelIdentity {
+  /** The provider id (`openai.chat`). */
   provider: string;
+  /** The model id (`gpt-4o-mini`). */
   modelId: string;
 }
 

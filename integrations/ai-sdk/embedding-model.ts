@@ -16,6 +16,7 @@ import {
 } from '../../src/llm/engine.js';
 import { embeddingKeyInput, keyOptions, type ModelIdentity } from './call-key.js';
 
+/** Options of `cachedEmbeddingModel`. */
 export interface CachedEmbeddingModelOptions {
   /** Where vectors are stored. Required. */
   cache: Cache;

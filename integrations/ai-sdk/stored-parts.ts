@@ -11,13 +11,28 @@
  * write (counted in `errors`): the call is answered, and stays uncached.
  */
 
+import type { CacheInfo } from '../../src/llm/engine.js';
+
 /** What `providerMetadata.cachekit` holds on an answer served from the cache. */
 export interface HitMark {
+  /** Always `true`: the answer came from the cache. */
   hit: true;
+  /** `true` when the entry was past its ttl, within its `grace` (upstream failed, was slower than `softTimeout`, or was backing off); absent otherwise. */
+  stale?: true;
   /** When the answer was stored, epoch milliseconds. */
   storedAt: number;
   /** The key it was read from (inside the tenant's scope). */
   key: string;
+}
+
+/** The mark of an answer served from the cache as a hit or a stale answer. */
+export function hitMark(how: 'hit' | 'stale', storedAt: number, key: string): HitMark {
+  return how === 'stale' ? { hit: true, stale: true, storedAt, key } : { hit: true, storedAt, key };
+}
+
+/** What `cacheInfo` reports for an answer carrying `mark`. */
+export function infoOf(mark: HitMark): CacheInfo {
+  return { status: mark.stale ? 'stale' : 'hit', storedAt: mark.storedAt, key: mark.key };
 }
 
 interface Part {
@@ -82,6 +97,15 @@ export function restoredResult(stored: GenerateResult): GenerateResult {
 /** A hit's result: the stored one restored, with cachekit's mark in its `providerMetadata`. */
 export function hitResult(stored: GenerateResult, mark: HitMark): GenerateResult {
   return { ...restoredResult(stored), providerMetadata: markedMetadata(stored.providerMetadata, mark) };
+}
+
+/**
+ * What of a `doGenerate` result `cacheInfo` answers for: its
+ * `providerMetadata`, which `generateText` hands on as is (as
+ * `result.providerMetadata`); the result itself when it has none.
+ */
+export function seenOfResult(result: GenerateResult): unknown {
+  return result.providerMetadata ?? result;
 }
 
 /** `providerMetadata` with cachekit's mark added; the other providers' entries as they were. */

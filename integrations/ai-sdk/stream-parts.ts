@@ -1,17 +1,60 @@
-import type { StreamShape } from '../../src/llm/engine.js';
-import { markedMetadata, restoredPart, storablePart, streamEndedWhole, type HitMark } from './stored-parts.js';
+import { markServed, type CacheInfo, type StreamShape, type UpstreamStream } from '../../src/llm/engine.js';
+import { infoOf, markedMetadata, restoredPart, storablePart, streamEndedWhole, type HitMark } from './stored-parts.js';
 
-type Recorder<P> = (source: AsyncIterable<P>, shape: StreamShape<P>) => AsyncGenerator<P, void, undefined>;
+/** How a stream's parts tell a whole answer (see `streamEndedWhole`) and report usage. */
+export const STREAM_SHAPE: StreamShape<unknown> = { complete: streamEndedWhole, usage: finishUsage };
 
 /**
- * The caller's stream on a miss: upstream's parts as they arrive, recorded by
- * `record` (see `recordChunks`: stored only when read to its end and whole,
- * see `streamEndedWhole`). Cancelling it (streamText does when its consumer
- * stops) cancels upstream, and nothing is stored.
+ * Upstream's stream as a shared recording reads it: its parts in their
+ * stored form. `cancel` cancels the provider's stream (and with it the
+ * request), answering a read still waiting with the end.
  */
-export function recordedStream<P>(upstream: ReadableStream<P>, record: Recorder<P>, meta: () => unknown): ReadableStream<P> {
-  const shape: StreamShape<P> = { complete: streamEndedWhole, usage: finishUsage, meta };
-  return fromIterator(record(storableParts(upstream), shape), restoredPart);
+export function upstreamParts<P>(stream: ReadableStream<P>, aborted: () => boolean): UpstreamStream<P> {
+  const reader = stream.getReader();
+  async function* parts(): AsyncGenerator<P, void, undefined> {
+    for (;;) {
+      const next = await reader.read();
+      if (next.done) return;
+      yield storablePart(next.value);
+    }
+  }
+  return { source: parts(), cancel: () => void reader.cancel().catch(() => {}), aborted };
+}
+
+/**
+ * One caller's stream of a live (shared) upstream stream: its own part
+ * objects, restored; cancelling it (streamText does when its consumer stops)
+ * aborts `controller`, which ends this caller's reading only (upstream is
+ * cancelled when no caller is left). When the call's `signal` aborts, the
+ * stream errors with its reason, as an aborted fetch errors a provider's.
+ * A failure upstream errors it. `hit` (a caller who joined an answer already
+ * whole) marks the `finish` part as a hit would be. The stream and the
+ * `finish` part's `providerMetadata` are marked for `cacheInfo`.
+ */
+export function liveStream<P>(
+  parts: AsyncGenerator<P, void, undefined>,
+  controller: AbortController,
+  signal: AbortSignal | undefined,
+  info: CacheInfo,
+  hit: HitMark | undefined,
+): ReadableStream<P> {
+  const stream = new ReadableStream<P>({
+    async pull(c) {
+      const next = await parts.next();
+      if (next.done) return signal?.aborted ? c.error(signal.reason) : c.close();
+      const part = restoredPart(next.value) as { type?: unknown; providerMetadata?: Record<string, unknown> };
+      if (part.type !== 'finish') return c.enqueue(part as P);
+      const providerMetadata = hit === undefined ? part.providerMetadata : markedMetadata(part.providerMetadata, hit);
+      markServed(providerMetadata, info);
+      c.enqueue((hit === undefined ? part : { ...part, providerMetadata }) as P);
+    },
+    cancel() {
+      controller.abort();
+      void parts.return();
+    },
+  });
+  markServed(stream, info);
+  return stream;
 }
 
 /**
@@ -35,7 +78,10 @@ export function replayedStream<P>(parts: readonly P[], mark: HitMark, options: {
     }
     const part = restoredPart(parts[next++] as P);
     const finish = part as { type?: unknown; providerMetadata?: Record<string, unknown> };
-    controller.enqueue(finish.type === 'finish' ? ({ ...part, providerMetadata: markedMetadata(finish.providerMetadata, mark) } as P) : part);
+    if (finish.type !== 'finish') return controller.enqueue(part);
+    const providerMetadata = markedMetadata(finish.providerMetadata, mark);
+    markServed(providerMetadata, infoOf(mark));
+    controller.enqueue({ ...part, providerMetadata } as P);
   };
   return new ReadableStream<P>({
     start(controller) {
@@ -55,26 +101,7 @@ export function replayedStream<P>(parts: readonly P[], mark: HitMark, options: {
   });
 }
 
-async function* storableParts<P>(stream: ReadableStream<P>): AsyncGenerator<P, void, undefined> {
-  // Leaving this loop early (the caller cancelled) cancels upstream's stream.
-  for await (const part of stream as unknown as AsyncIterable<P>) yield storablePart(part);
-}
-
 function finishUsage(parts: readonly unknown[]): unknown {
   const last = parts.at(-1) as { type?: unknown; usage?: unknown } | undefined;
   return last?.type === 'finish' ? last.usage : undefined;
-}
-
-/** A pull-driven stream over `iterator`: one part per read, `map`ped. */
-function fromIterator<P>(iterator: AsyncGenerator<P, void, undefined>, map: (part: P) => P): ReadableStream<P> {
-  return new ReadableStream<P>({
-    async pull(controller) {
-      const next = await iterator.next();
-      if (next.done) controller.close();
-      else controller.enqueue(map(next.value));
-    },
-    async cancel() {
-      await iterator.return();
-    },
-  });
 }

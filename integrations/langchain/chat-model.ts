@@ -7,29 +7,57 @@ import { RunnableBinding } from '@langchain/core/runnables';
 import { CacheError } from '../../src/core/errors.js';
 import type { Cache } from '../../src/core/types.js';
 import {
+  answerStored,
   cachedCall,
+  callerFreshness,
   checkSiteOptions,
   copiesByEncoding,
   countBypass,
   createCallSite,
+  gracedCall,
   isRecording,
+  joinStream,
+  markServed,
   namespacedKey,
   optionNames,
   planCall,
   readCached,
-  recordChunks,
   registerKeyRecipe,
   registerStats,
   replayChunks,
+  siteFreshness,
+  startStream,
+  type CacheInfo,
   type CallSite,
+  type FreshnessOptions,
   type KeyRecipe,
+  type RecordedStream,
+  type SharedStream,
+  type StreamCall,
   type StreamShape,
 } from '../../src/llm/engine.js';
 import { CHAT_FIELDS_OUT_OF_KEY, chatKeyInput, droppedOptions, type ChatMode } from './key-input.js';
-import { chatResultOf, chunkOf, storedChatResult, storedChunk, tokensOfGenerations, type StoredChatResult, type StoredChunk } from './stored.js';
+import { chatResultOf, chunkOf, storedChatResult, storedChunk, tokensOfGenerations, usageOfResult, type HitMark, type StoredChatResult, type StoredChunk } from './stored.js';
 import { CHUNK_STREAM, EVENT_STREAM } from './stream-shape.js';
 
-export interface CachedChatModelOptions {
+/** Which path of a chat model an answer came from. */
+export interface ChatCallType {
+  /** `'generate'` (`invoke`, `batch`), `'stream'` (`stream`, versioned `streamEvents`) or `'events'` (a native `streamEvents(input)`). */
+  type: ChatMode;
+}
+
+/**
+ * Options of `cachedChatModel`. The freshness and cost options (`grace`,
+ * `graceBackoff`, `softTimeout`, `shouldServeStale`, `tags`, `prices`) work
+ * on `invoke`/`batch` and on streams alike; `tags` gets the answer in its
+ * stored form (`{ generations, llmOutput? }`, each generation's message as
+ * `toDict()` gives it) or a stream's recorded chunks, then the messages and
+ * `{ type }`. The default `shouldServeStale` refuses errors with a 4xx
+ * `status` other than 408, 409 and 429 and every failure after the call's
+ * `signal` aborted. Prices go by the answer's `response_metadata.model_name`,
+ * else the model's `model`.
+ */
+export interface CachedChatModelOptions extends FreshnessOptions<unknown, [messages: BaseMessage[], call: ChatCallType]> {
   /** Where answers are stored. Required. */
   cache: Cache;
   /** TTL of stored answers, in seconds (`Infinity`: never expires). Default: the cache's `defaultTtl`. */
@@ -45,7 +73,18 @@ export interface CachedChatModelOptions {
   tenantId?: string;
 }
 
-const OPTIONS = optionNames<CachedChatModelOptions>({ cache: true, ttl: true, namespace: true, tenantId: true });
+const OPTIONS = optionNames<CachedChatModelOptions>({
+  cache: true,
+  ttl: true,
+  namespace: true,
+  tenantId: true,
+  grace: true,
+  graceBackoff: true,
+  softTimeout: true,
+  shouldServeStale: true,
+  tags: true,
+  prices: true,
+});
 
 /** One `cachedChatModel` call's state, shared by every model derived from it (`withConfig`, `bindTools`, ...). */
 interface Wrapping {
@@ -55,6 +94,8 @@ interface Wrapping {
   streams: CallSite<unknown>;
   namespace: string;
   tenantId: string | undefined;
+  /** Whether the site has `tags`: only then are a call's arguments kept for it. */
+  tagged: boolean;
   wrappers: WeakSet<object>;
 }
 
@@ -87,9 +128,14 @@ export function cachedChatModel<M extends object>(model: M, options: CachedChatM
     throw new CacheError('cachedChatModel: model must be a LangChain chat model (a BaseChatModel) or a RunnableBinding of one', 'validation');
   }
   const namespace = options.namespace ?? 'langchain-chat';
-  const generate = createCallSite({ cache: options.cache, ttl: options.ttl, tenantId: options.tenantId, namespace, shouldCache: completedResult, countTokens: resultTokens });
-  const streams = createCallSite({ cache: options.cache, ttl: options.ttl, tenantId: options.tenantId, namespace }, { stats: generate.stats, flights: generate.flights });
-  const wrapping: Wrapping = { generate, streams, namespace, tenantId: options.tenantId, wrappers: new WeakSet() };
+  const { freshness, prices } = siteFreshness('cachedChatModel', options);
+  const { tags } = options;
+  // The call's arguments reach the site's tags as [messages, mode].
+  const tagsOf = tags && ((result: unknown, messages: unknown, type: unknown) => tags(type === 'generate' ? result : (result as RecordedStream).chunks, messages as BaseMessage[], { type: type as ChatMode }));
+  const site = { cache: options.cache, ttl: options.ttl, tenantId: options.tenantId, namespace, freshness, prices, tags: tagsOf };
+  const generate = createCallSite({ ...site, shouldCache: completedResult, countTokens: resultTokens, usage: (result) => usageOfResult(result as StoredChatResult) });
+  const streams = createCallSite(site, { stats: generate.stats, flights: generate.flights, backoff: generate.backoff });
+  const wrapping: Wrapping = { generate, streams, namespace, tenantId: options.tenantId, tagged: tags !== undefined, wrappers: new WeakSet() };
   return adopt(model, wrapping) as M;
 }
 
@@ -184,26 +230,45 @@ function generate(w: Wrapping, model: BaseChatModel, messages: BaseMessage[], op
     countBypass(w.generate.stats);
     return send();
   }
+  const signal = options.signal as AbortSignal | undefined;
   return cachedCall<ChatResult>(w.generate, key, {
     upstream: send,
     stored: storedChatResult,
-    hit: (stored) => chatResultOf(stored as StoredChatResult, true),
+    seen: messageOf,
+    hit: (stored, how) => chatResultOf(stored as StoredChatResult, how),
     // LangChain writes run ids and metadata into the messages it hands back: every joiner gets its own.
     copies: (answer) => {
       const copy = copiesByEncoding(storedChatResult(answer));
-      return (held) => chatResultOf(copy() as StoredChatResult, held);
+      return (held) => chatResultOf(copy() as StoredChatResult, held ? 'hit' : undefined);
     },
     // A caller's abort signal must not end the call other callers wait on.
-    share: options.signal == null,
+    share: signal == null,
+    signal,
+    args: w.tagged ? [messages, 'generate'] : undefined,
+    model: requestModel(model),
   });
 }
 
+/** The message `invoke` returns of a result (its first generation's), for `cacheInfo`. */
+function messageOf(result: ChatResult): unknown {
+  return result.generations[0]?.message;
+}
+
+/** The model a call asks for, when the model holds it as ChatOpenAI does: what `prices` go by when the answer names none. */
+function requestModel(model: BaseChatModel): string | undefined {
+  const m = model as unknown as { model?: unknown; modelName?: unknown };
+  const name = m.model ?? m.modelName;
+  return typeof name === 'string' ? name : undefined;
+}
+
 /**
- * A stream's chunks, live or replayed. Live: upstream's own chunks go to the
- * caller, and a snapshot of each is recorded as it arrives (LangChain writes
- * the run id and metadata into a chunk after it leaves this hook). Replayed:
- * the recorded chunks one by one as `ChatGenerationChunk`s, each announced
- * to `handleLLMNewToken` as the model itself does.
+ * A stream's chunks, live or replayed, each `AIMessageChunk` marked for
+ * `cacheInfo`. Live: identical concurrent streams share one upstream stream;
+ * the caller who started it gets upstream's own chunks, the others chunks
+ * rebuilt from a snapshot of each taken as it arrived (LangChain writes the
+ * run id and metadata into a chunk after it leaves this hook), each
+ * announced to `handleLLMNewToken` as the model itself does. Replayed: the
+ * recorded chunks one by one as `ChatGenerationChunk`s, announced likewise.
  */
 async function* streamChunks(
   w: Wrapping,
@@ -213,16 +278,31 @@ async function* streamChunks(
   runManager?: CallbackManagerForLLMRun,
 ): AsyncGenerator<ChatGenerationChunk> {
   const live = () => (model as unknown as Hooks)._streamResponseChunks(messages, options, runManager);
-  const recorded = yield* recordedOrLive(w, model, 'stream', messages, options, live, storedChunk, CHUNK_STREAM);
-  if (recorded === undefined) return;
-  const signal = options.signal as AbortSignal | undefined;
-  const last = recorded.length - 1;
+  const mark = (chunk: ChatGenerationChunk, info: CacheInfo) => markServed(chunk.message, info);
+  const source = yield* sourceOf(w, model, 'stream', messages, options, live, storedChunk, CHUNK_STREAM, mark);
+  if (source === undefined) return;
+  const announce = (chunk: ChatGenerationChunk) =>
+    runManager?.handleLLMNewToken(chunk.text, { prompt: (options.promptIndex as number | undefined) ?? 0, completion: 0 }, undefined, undefined, undefined, { chunk });
+  if (source.recorded !== undefined) {
+    const last = source.recorded.length - 1;
+    let index = 0;
+    // A recording is stored only when every chunk could be (`chunksFinished`).
+    for await (const stored of replayChunks(source.recorded as StoredChunk[], { signal: options.signal as AbortSignal | undefined })) {
+      const chunk = chunkOf(stored, index++ === last ? (source.info.status as HitMark) : undefined);
+      mark(chunk, source.info);
+      yield chunk;
+      await announce(chunk);
+    }
+    return;
+  }
   let index = 0;
-  // A recording is stored only when every chunk could be (`chunksFinished`).
-  for await (const stored of replayChunks(recorded as StoredChunk[], { signal })) {
-    const chunk = chunkOf(stored, index++ === last);
+  for await (const stored of source.live) {
+    const original = source.originals[index++] as ChatGenerationChunk;
+    const chunk = source.starter || stored === undefined ? original : chunkOf(stored, undefined);
+    mark(chunk, source.info);
     yield chunk;
-    await runManager?.handleLLMNewToken(chunk.text, { prompt: (options.promptIndex as number | undefined) ?? 0, completion: 0 }, undefined, undefined, undefined, { chunk });
+    // The model announces its own chunks to the caller who started the stream.
+    if (!source.starter) await announce(chunk);
   }
 }
 
@@ -235,17 +315,49 @@ async function* streamEvents(
   runManager?: CallbackManagerForLLMRun,
 ): AsyncGenerator<unknown> {
   const live = () => (model as unknown as Hooks)._streamChatModelEvents(messages, options, runManager);
-  const recorded = yield* recordedOrLive(w, model, 'events', messages, options, live, snapshotEvent, EVENT_STREAM);
-  if (recorded === undefined) return;
-  yield* replayChunks(recorded, { signal: options.signal as AbortSignal | undefined });
+  const mark = (event: unknown, info: CacheInfo) => markServed(event, info);
+  const source = yield* sourceOf(w, model, 'events', messages, options, live, snapshotEvent, EVENT_STREAM, mark);
+  if (source === undefined) return;
+  if (source.recorded !== undefined) {
+    for await (const event of replayChunks(source.recorded, { signal: options.signal as AbortSignal | undefined })) {
+      mark(event, source.info);
+      yield event;
+    }
+    return;
+  }
+  let index = 0;
+  for await (const copy of source.live) {
+    const original = source.originals[index++];
+    // Events are plain data: a joiner's copy is the event; one that could not be copied is shared.
+    const event = source.starter || copy === undefined ? original : copy;
+    mark(event, source.info);
+    yield event;
+  }
 }
 
+/** What a cached stream reads: a recording (a hit or a stale answer), or a live stream of snapshots, maybe shared. */
+type StreamSource<C, S> =
+  | { recorded: S[]; info: CacheInfo; live?: undefined }
+  | {
+      recorded?: undefined;
+      live: AsyncGenerator<S, void, undefined>;
+      /** Upstream's own items, in order, filled as they arrive. */
+      originals: C[];
+      /** Whether this caller started upstream (its items are upstream's own). */
+      starter: boolean;
+      info: CacheInfo;
+    };
+
 /**
- * The stream half both hooks share: on a hit, the recording (for the caller
- * to replay); otherwise upstream's items are passed through (and recorded,
- * unless the call cannot be keyed or is a bypass) and `undefined` is returned.
+ * The stream half both hooks share: on a hit (or a stale answer, with
+ * `grace`), the recording for the caller to replay; otherwise a live stream,
+ * joined when an identical one runs in this process, else started (and
+ * recorded as snapshots, stored when it ended whole). A call that cannot be
+ * keyed, or a bypass, passes upstream's items through and returns `undefined`.
+ * Upstream is opened by reading its first item, so a provider that refuses
+ * the call (a 429) is a failure the stale answer can stand in for.
  */
-async function* recordedOrLive<C, S>(
+async function* sourceOf<C, S>(
   w: Wrapping,
   model: BaseChatModel,
   mode: ChatMode,
@@ -254,28 +366,71 @@ async function* recordedOrLive<C, S>(
   live: () => AsyncGenerator<C>,
   snapshot: (item: C) => S,
   shape: StreamShape<S>,
-): AsyncGenerator<C, S[] | undefined> {
+  mark: (item: C, info: CacheInfo) => void,
+): AsyncGenerator<C, StreamSource<C, S> | undefined> {
   const site = w.streams;
   const key = keyOf(w, model, mode, messages, options);
   const plan = planCall(site);
+  plan.model = requestModel(model);
   if (key === undefined || plan.control?.bypass) {
-    countBypass(site.stats);
-    yield* live();
+    countBypass(site.stats, key, plan);
+    for await (const item of live()) {
+      if (key !== undefined) mark(item, { status: 'bypass', key });
+      yield item;
+    }
     return undefined;
   }
-  const hit = await readCached(site, plan, key);
-  if (hit && isRecording(hit.value)) return hit.value.chunks as S[];
-  const started = performance.now();
-  let current: C | undefined;
-  async function* snapshots(): AsyncGenerator<S> {
-    for await (const item of live()) {
-      current = item;
-      yield snapshot(item);
-    }
-  }
   const signal = options.signal as AbortSignal | undefined;
-  for await (const _ of recordChunks(site, plan, key, snapshots(), shape, started, () => signal?.aborted === true)) yield current as C;
-  return undefined;
+  const call: StreamCall<S, C[]> = {
+    site,
+    plan,
+    key,
+    // Its abort signal is bound to its own upstream request: it may join a stream, never be joined.
+    share: signal == null,
+    signal,
+    shape,
+    args: w.tagged ? [messages, mode] : undefined,
+    open: async () => {
+      const upstream = live();
+      const first = await upstream.next();
+      const originals: C[] = [];
+      async function* snapshots(): AsyncGenerator<S, void, undefined> {
+        for (let next = first; !next.done; next = await upstream.next()) {
+          originals.push(next.value);
+          yield snapshot(next.value);
+        }
+      }
+      // A model's generator cannot be interrupted mid-read: it stops at its next chunk.
+      return { source: snapshots(), cancel: () => void upstream.return(undefined).catch(() => {}), aborted: () => signal?.aborted === true, extra: originals };
+    },
+  };
+  const liveOf = async (shared: SharedStream<S, C[]>, starter: boolean): Promise<StreamSource<C, S>> => {
+    if (shared.status === 'miss') return { live: shared.chunks, originals: shared.extra, starter, info: { status: 'miss', key } };
+    // A whole answer whose write is still landing: replayed as a hit, its chunks all there.
+    const recorded: S[] = [];
+    for await (const item of shared.chunks) recorded.push(item);
+    return { recorded, info: { status: 'hit', key } };
+  };
+  const joined = joinStream<S, C[]>(call);
+  if (joined) return await liveOf(await joined, false);
+  // Another caller may have started the same stream while this one read the cache.
+  const produce = async (): Promise<StreamSource<C, S>> => {
+    const other = joinStream<S, C[]>(call, true);
+    return other ? liveOf(await other, false) : liveOf(await startStream(call), true);
+  };
+  if (site.freshness !== undefined && !plan.control?.refresh) {
+    return await gracedCall<StreamSource<C, S>>(
+      site,
+      plan,
+      key,
+      callerFreshness(site.freshness, signal) ?? site.freshness,
+      (stored, how) => (isRecording(stored.value) ? { recorded: (answerStored(site, stored, how, key, plan) as RecordedStream<S>).chunks, info: { status: how, storedAt: stored.storedAt, key } } : undefined),
+      produce,
+    );
+  }
+  const hit = await readCached(site, plan, key);
+  if (hit && isRecording(hit.value)) return { recorded: hit.value.chunks as S[], info: { status: 'hit', storedAt: hit.storedAt, key } };
+  return await produce();
 }
 
 // Events are plain data; a copy keeps what consumers later change out of the recording. One that cannot be copied makes the stream unstorable.

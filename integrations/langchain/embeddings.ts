@@ -15,6 +15,7 @@ import {
 } from '../../src/llm/engine.js';
 import { baseURLOf } from './key-input.js';
 
+/** Options of `cachedEmbeddings`. */
 export interface CachedEmbeddingsOptions {
   /** Where vectors are stored. Required. */
   cache: Cache;

@@ -34,7 +34,12 @@ const CALL_OPTIONS_OUT_OF_KEY: ReadonlySet<string> = new Set([
 ]);
 
 /** Every name `cachedChatModel` leaves out of a key, for README and `explainKey`. */
-export const CHAT_FIELDS_OUT_OF_KEY = { callOptions: CALL_OPTIONS_OUT_OF_KEY, invocationParams: PARAMS_OUT_OF_KEY };
+export const CHAT_FIELDS_OUT_OF_KEY: {
+  /** Call options (`invoke(input, options)`) out of the key. */
+  readonly callOptions: ReadonlySet<string>;
+  /** Fields of the model's `invocationParams` (what it sends) out of the key. */
+  readonly invocationParams: ReadonlySet<string>;
+} = { callOptions: CALL_OPTIONS_OUT_OF_KEY, invocationParams: PARAMS_OUT_OF_KEY };
 
 /** What tells one upstream from another: the model's class (its LangChain name), its provider type, and its base URL when it has one. */
 export function modelIdentity(model: BaseChatModel): Record<string, unknown> {

@@ -12,12 +12,21 @@ import {
   readCached,
   registerKeyRecipe,
   registerStats,
+  siteFreshness,
   storeResult,
   type CallSite,
+  type FreshnessOptions,
 } from '../../src/llm/engine.js';
-import { generationOf, storedGeneration, tokensOfGenerations, type StoredGeneration } from './stored.js';
+import { generationOf, storedGeneration, tokensOfGenerations, usageOfResult, type StoredGeneration } from './stored.js';
 
-export interface LangChainCacheOptions {
+/**
+ * Options of `new LangChainCache(options)`. `tags` and `prices` work as on
+ * every wrapper (`tags` gets the generations in their stored form, each
+ * message as `toDict()` gives it, then the prompt); `grace` and the other freshness options do not apply: a
+ * `BaseCache` is never told that the model call after a miss failed, so
+ * there is no moment to answer stale.
+ */
+export interface LangChainCacheOptions extends Pick<FreshnessOptions<unknown, [prompt: string]>, 'tags' | 'prices'> {
   /** Where generations are stored. Required. */
   cache: Cache;
   /** TTL of stored generations, in seconds (`Infinity`: never expires). Default: the cache's `defaultTtl`. */
@@ -28,7 +37,7 @@ export interface LangChainCacheOptions {
   tenantId?: string;
 }
 
-const OPTIONS = optionNames<LangChainCacheOptions>({ cache: true, ttl: true, namespace: true, tenantId: true });
+const OPTIONS = optionNames<LangChainCacheOptions>({ cache: true, ttl: true, namespace: true, tenantId: true, tags: true, prices: true });
 
 /**
  * What `getBufferString` (the text a chat model hands a `BaseCache`) writes
@@ -59,12 +68,24 @@ export class LangChainCache extends BaseCache<Generation[]> {
   private readonly site: CallSite<unknown>;
   private readonly namespace: string;
   private readonly started = new Map<string, number>();
+  private readonly tagged: boolean;
 
   constructor(options: LangChainCacheOptions) {
     super();
     checkSiteOptions('LangChainCache', options, OPTIONS);
     this.namespace = options.namespace ?? 'langchain-cache';
-    this.site = createCallSite({ cache: options.cache, ttl: options.ttl, tenantId: options.tenantId, countTokens: storedTokens, namespace: this.namespace });
+    const { tags, prices } = siteFreshness('LangChainCache', options);
+    this.site = createCallSite({
+      cache: options.cache,
+      ttl: options.ttl,
+      tenantId: options.tenantId,
+      countTokens: storedTokens,
+      usage: (value) => usageOfResult({ generations: value as StoredGeneration[] }),
+      namespace: this.namespace,
+      tags,
+      prices,
+    });
+    this.tagged = tags !== undefined;
     registerStats(this, this.site.stats);
     const { tenantId } = options;
     /** `explainKey(langChainCache, prompt, llmString)`. */
@@ -75,6 +96,11 @@ export class LangChainCache extends BaseCache<Generation[]> {
     );
   }
 
+  /**
+   * The generations stored for `prompt` and `llmKey` (what LangChain calls
+   * before a model call), or `null` on a miss, a bypass, a prompt holding a
+   * content placeholder, and when the cache fails.
+   */
   async lookup(prompt: string, llmKey: string): Promise<Generation[] | null> {
     if (PLACEHOLDER.test(prompt)) {
       countBypass(this.site.stats);
@@ -87,9 +113,14 @@ export class LangChainCache extends BaseCache<Generation[]> {
       this.started.set(key, performance.now());
       return null;
     }
-    return (hit.value as StoredGeneration[]).map((generation) => generationOf(generation, false));
+    return (hit.value as StoredGeneration[]).map((generation) => generationOf(generation, undefined));
   }
 
+  /**
+   * Stores the generations a model answered for `prompt` and `llmKey` (what
+   * LangChain calls after a miss), in the background: it resolves at once,
+   * and a write that fails is counted, never thrown.
+   */
   async update(prompt: string, llmKey: string, value: Generation[]): Promise<void> {
     if (PLACEHOLDER.test(prompt)) return;
     const key = namespacedKey(keyInput(prompt, llmKey), this.namespace);
@@ -103,7 +134,7 @@ export class LangChainCache extends BaseCache<Generation[]> {
       this.site.stats.writesDropped++;
       return;
     }
-    storeResult(this.site, planCall(this.site), key, stored, started === undefined ? 0 : performance.now() - started);
+    storeResult(this.site, planCall(this.site), key, stored, started === undefined ? 0 : performance.now() - started, this.tagged ? [prompt] : []);
   }
 }
 

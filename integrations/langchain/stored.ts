@@ -1,5 +1,6 @@
 import { AIMessageChunk, mapStoredMessageToChatMessage, type BaseMessage, type StoredMessage } from '@langchain/core/messages';
 import { ChatGenerationChunk, type ChatGeneration, type ChatResult, type Generation } from '@langchain/core/outputs';
+import type { Usage } from '../../src/llm/engine.js';
 
 /**
  * How answers are stored: plain data, each message as LangChain's own
@@ -26,8 +27,12 @@ export interface StoredChunk {
   message: StoredMessage['data'];
 }
 
-/** What `response_metadata.cachekit` holds on a message answered from the cache. */
-export const HIT_MARK = 'hit';
+/**
+ * What `response_metadata.cachekit` holds on a message answered from the
+ * cache: `'hit'`, or `'stale'` for an entry past its ttl served within its
+ * `grace`. Absent on an answer from upstream.
+ */
+export type HitMark = 'hit' | 'stale';
 
 export function storedGeneration(generation: Generation | ChatGeneration): StoredGeneration {
   const out: StoredGeneration = { text: generation.text };
@@ -37,8 +42,8 @@ export function storedGeneration(generation: Generation | ChatGeneration): Store
   return out;
 }
 
-/** A stored generation as LangChain handed it over; `hit` marks its message `response_metadata.cachekit: 'hit'`. */
-export function generationOf(stored: StoredGeneration, hit: boolean): ChatGeneration {
+/** A stored generation as LangChain handed it over; `hit` marks its message `response_metadata.cachekit`. */
+export function generationOf(stored: StoredGeneration, hit: HitMark | undefined): ChatGeneration {
   const generation = { text: stored.text } as ChatGeneration;
   if (stored.message !== undefined) generation.message = messageOf(stored.message, hit);
   if (stored.generationInfo !== undefined) generation.generationInfo = stored.generationInfo;
@@ -51,15 +56,15 @@ export function storedChatResult(result: ChatResult): StoredChatResult {
   return out;
 }
 
-export function chatResultOf(stored: StoredChatResult, hit: boolean): ChatResult {
+export function chatResultOf(stored: StoredChatResult, hit: HitMark | undefined): ChatResult {
   const result: ChatResult = { generations: stored.generations.map((generation) => generationOf(generation, hit)) };
   if (stored.llmOutput !== undefined) result.llmOutput = stored.llmOutput;
   return result;
 }
 
-function messageOf(stored: StoredMessage, hit: boolean): BaseMessage {
-  if (!hit) return mapStoredMessageToChatMessage(stored);
-  const data = { ...stored.data, response_metadata: { ...stored.data.response_metadata, cachekit: HIT_MARK } };
+function messageOf(stored: StoredMessage, hit: HitMark | undefined): BaseMessage {
+  if (hit === undefined) return mapStoredMessageToChatMessage(stored);
+  const data = { ...stored.data, response_metadata: { ...stored.data.response_metadata, cachekit: hit } };
   return mapStoredMessageToChatMessage({ type: stored.type, data });
 }
 
@@ -72,8 +77,8 @@ export function storedChunk(chunk: ChatGenerationChunk): StoredChunk | undefined
 }
 
 /** A recorded chunk rebuilt; `hit` marks it (put on the last chunk only, so concatenated metadata holds the mark once). */
-export function chunkOf(stored: StoredChunk, hit: boolean): ChatGenerationChunk {
-  const data = hit ? { ...stored.message, response_metadata: { ...stored.message.response_metadata, cachekit: HIT_MARK } } : stored.message;
+export function chunkOf(stored: StoredChunk, hit: HitMark | undefined): ChatGenerationChunk {
+  const data = hit === undefined ? stored.message : { ...stored.message, response_metadata: { ...stored.message.response_metadata, cachekit: hit } };
   const fields: ConstructorParameters<typeof ChatGenerationChunk>[0] = { text: stored.text, message: new AIMessageChunk(data as never) };
   if (stored.generationInfo !== undefined) fields.generationInfo = stored.generationInfo;
   return new ChatGenerationChunk(fields);
@@ -93,4 +98,43 @@ export function tokensOfGenerations(generations: readonly StoredGeneration[], ll
   if (found) return total;
   const tokenUsage = (llmOutput?.tokenUsage ?? llmOutput?.estimatedTokenUsage) as { totalTokens?: unknown } | undefined;
   return typeof tokenUsage?.totalTokens === 'number' ? tokenUsage.totalTokens : undefined;
+}
+
+interface MessageUsage {
+  usage_metadata?: { input_tokens?: unknown; output_tokens?: unknown };
+  response_metadata?: { model_name?: unknown; model?: unknown };
+}
+
+/**
+ * The prompt and completion tokens a stored answer's messages report
+ * (`usage_metadata`, else `llmOutput.tokenUsage`) and the model that
+ * answered (`response_metadata.model_name`), for `prices`.
+ */
+export function usageOfResult(result: StoredChatResult): Usage {
+  let input = 0;
+  let output = 0;
+  let found = false;
+  let model: string | undefined;
+  for (const generation of result.generations) {
+    const data = generation.message?.data as MessageUsage | undefined;
+    const usage = data?.usage_metadata;
+    if (typeof usage?.input_tokens === 'number' || typeof usage?.output_tokens === 'number') {
+      input += typeof usage.input_tokens === 'number' ? usage.input_tokens : 0;
+      output += typeof usage.output_tokens === 'number' ? usage.output_tokens : 0;
+      found = true;
+    }
+    const name = data?.response_metadata?.model_name ?? data?.response_metadata?.model;
+    if (model === undefined && typeof name === 'string' && name !== '') model = name;
+  }
+  if (!found) {
+    const tokenUsage = (result.llmOutput?.tokenUsage ?? result.llmOutput?.estimatedTokenUsage) as { promptTokens?: unknown; completionTokens?: unknown } | undefined;
+    if (typeof tokenUsage?.promptTokens === 'number' || typeof tokenUsage?.completionTokens === 'number') {
+      input = typeof tokenUsage.promptTokens === 'number' ? tokenUsage.promptTokens : 0;
+      output = typeof tokenUsage.completionTokens === 'number' ? tokenUsage.completionTokens : 0;
+      found = true;
+    }
+  }
+  const out: Usage = found ? { input, output } : {};
+  if (model !== undefined) out.model = model;
+  return out;
 }

@@ -38,13 +38,18 @@ function finishReasonOf(chunk: StoredChunk): unknown {
   return undefined;
 }
 
+// Summed as LangChain concatenates chunks' `usage_metadata`; by side too, for `prices`.
 function usageOfChunks(chunks: readonly (StoredChunk | undefined)[]): unknown {
   let total = 0;
+  let input = 0;
+  let output = 0;
   for (const chunk of chunks) {
-    const usage = (chunk?.message as { usage_metadata?: { total_tokens?: unknown } } | undefined)?.usage_metadata;
+    const usage = (chunk?.message as { usage_metadata?: { total_tokens?: unknown; input_tokens?: unknown; output_tokens?: unknown } } | undefined)?.usage_metadata;
     if (typeof usage?.total_tokens === 'number') total += usage.total_tokens;
+    if (typeof usage?.input_tokens === 'number') input += usage.input_tokens;
+    if (typeof usage?.output_tokens === 'number') output += usage.output_tokens;
   }
-  return total > 0 ? { total_tokens: total } : undefined;
+  return total > 0 ? { total_tokens: total, input_tokens: input, output_tokens: output } : undefined;
 }
 
 export const CHUNK_STREAM: StreamShape<StoredChunk | undefined> = { complete: chunksFinished, usage: usageOfChunks };
@@ -52,7 +57,7 @@ export const CHUNK_STREAM: StreamShape<StoredChunk | undefined> = { complete: ch
 interface StreamEvent {
   event?: unknown;
   reason?: unknown;
-  usage?: { total_tokens?: unknown };
+  usage?: { total_tokens?: unknown; input_tokens?: unknown; output_tokens?: unknown };
   responseMetadata?: { status?: unknown };
 }
 
@@ -73,8 +78,10 @@ function eventsFinished(events: readonly unknown[]): boolean {
 }
 
 function usageOfEvents(events: readonly unknown[]): unknown {
-  const total = (events.at(-1) as StreamEvent | undefined)?.usage?.total_tokens;
-  return typeof total === 'number' ? { total_tokens: total } : undefined;
+  const usage = (events.at(-1) as StreamEvent | undefined)?.usage;
+  if (typeof usage?.total_tokens !== 'number') return undefined;
+  const sides = typeof usage.input_tokens === 'number' && typeof usage.output_tokens === 'number' ? { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens } : {};
+  return { total_tokens: usage.total_tokens, ...sides };
 }
 
 export const EVENT_STREAM: StreamShape<unknown> = { complete: eventsFinished, usage: usageOfEvents };

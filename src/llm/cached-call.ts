@@ -3,9 +3,9 @@ import type { CacheEvent, CacheEventType, EventHub } from '../core/events.js';
 import { backgroundWrite as writeInBackground, Backoff, readThrough, withStale, type Freshness, type ReadCall, type ReadHooks, type Served } from '../core/read-through.js';
 import { SingleFlight, copiesByEncoding, type Copies, type Held } from '../core/single-flight.js';
 import type { Cache, CacheEntry, EntryOptions, SetOptions } from '../core/types.js';
-import { markServed } from './cache-info.js';
+import { markServed, type CacheInfo } from './cache-info.js';
 import { currentCacheControl, type CacheControl } from './cache-control.js';
-import { costOf, emptyWrapperStats, tokensOf, usageOf, type Prices, type StoredResult, type WrapperStats } from './entry.js';
+import { costOf, emptyWrapperStats, tokensOf, usageOf, type Prices, type StoredResult, type Usage, type WrapperStats } from './entry.js';
 import { eventsOf } from './wrapper-events.js';
 
 /** Where and how one wrapper caches: shared by every wrapper in src/llm and integrations/. */
@@ -25,6 +25,8 @@ export interface CallSite<T> {
   tags?: ((result: T, ...args: unknown[]) => readonly string[] | undefined) | undefined;
   /** Prices per model, for `costSaved`. */
   prices?: Prices | undefined;
+  /** The prompt and completion tokens and the model a result reports, for `prices`. Default: `usageOf`. */
+  usage?: ((result: T) => Usage) | undefined;
   stats: WrapperStats;
   flights: SingleFlight;
   backoff: Backoff;
@@ -35,7 +37,7 @@ export interface CallSite<T> {
 }
 
 /** What every wrapper takes besides its own options, read by `createCallSite`. */
-export type SiteSettings<T> = Pick<CallSite<T>, 'cache' | 'ttl' | 'tenantId' | 'shouldCache' | 'countTokens' | 'freshness' | 'tags' | 'prices'> & { namespace?: unknown };
+export type SiteSettings<T> = Pick<CallSite<T>, 'cache' | 'ttl' | 'tenantId' | 'shouldCache' | 'countTokens' | 'freshness' | 'tags' | 'prices' | 'usage'> & { namespace?: unknown };
 
 /**
  * A site with its own counters, single-flight group and backoff, unless given
@@ -55,6 +57,7 @@ export function createCallSite<T = unknown>(
     freshness: options.freshness,
     tags: options.tags,
     prices: options.prices,
+    usage: options.usage,
     stats,
     flights: shared.flights ?? new SingleFlight(),
     backoff: shared.backoff ?? new Backoff(),
@@ -263,7 +266,7 @@ function envelope<T>(site: CallSite<T>, value: T, durationMs: number, requestMod
   const tokens = typeof counted === 'number' && counted > 0 ? counted : 0;
   const entry: StoredResult<T> = { value, storedAt: Date.now(), durationMs };
   if (tokens > 0) entry.tokens = tokens;
-  const { input, output, model = requestModel } = usageOf(value);
+  const { input, output, model = requestModel } = (site.usage ?? usageOf)(value);
   if (input !== undefined || output !== undefined) entry.usage = { input: input ?? 0, output: output ?? 0 };
   if (model !== undefined) entry.model = model;
   return entry;
@@ -337,6 +340,12 @@ export interface Miss<T> {
   upstream: () => Promise<T>;
   /** What is stored of an answer, and what the caller sees of it (for `cacheInfo`). Default: the answer itself. */
   stored?: ((answer: T) => unknown) | undefined;
+  /**
+   * The object of an answer (fresh, joined or served) the caller holds, when
+   * it is not what `stored` gives (an integration that converts an answer to
+   * store it): it is what `cacheInfo` answers for. Default: `stored(answer)`.
+   */
+  seen?: ((answer: T) => unknown) | undefined;
   /** Copies of an answer for callers who join it. Default: through the cache's encoding. */
   copies?: Copies<T> | undefined;
   /** `false` when the call must neither join nor be joined (its caller's own abort signal ends it). Default `true`. */
@@ -345,6 +354,19 @@ export interface Miss<T> {
   args?: readonly unknown[] | undefined;
   /** The model the request asked for: what `prices` go by when the answer names none. */
   model?: string | undefined;
+  /** The caller's abort signal, bound to its upstream call: once it aborted, a failure is never answered stale (see `callerFreshness`). */
+  signal?: AbortSignal | null | undefined;
+}
+
+/**
+ * `freshness` for a call whose caller holds an abort `signal`: once it
+ * aborted, an upstream failure is the caller's own doing, whatever error an
+ * SDK makes of it (an `AbortError`, or the signal's own reason), and is
+ * never answered stale.
+ */
+export function callerFreshness(freshness: Freshness | undefined, signal: AbortSignal | null | undefined): Freshness | undefined {
+  if (freshness === undefined || signal == null) return freshness;
+  return { ...freshness, shouldServeStale: (error) => !signal.aborted && freshness.shouldServeStale(error) };
 }
 
 /**
@@ -408,7 +430,7 @@ export function cachedCall<T>(site: CallSite<unknown>, key: string, call: Cached
     read: !refresh,
     store: control?.noStore !== true,
     share: call.share !== false,
-    freshness: site.freshness,
+    freshness: callerFreshness(site.freshness, call.signal),
     upstream: call.upstream,
     site,
     call,
@@ -416,6 +438,11 @@ export function cachedCall<T>(site: CallSite<unknown>, key: string, call: Cached
     refresh,
   };
   return readThrough(site, HOOKS as ReadHooks<T, EngineCall<T>>, engineCall);
+}
+
+/** Marks what the caller receives of `answer` (see `Miss.seen`). */
+function markSeen<T>(call: Miss<T>, answer: T, info: CacheInfo): void {
+  markServed(call.seen ? call.seen(answer) : call.stored ? call.stored(answer) : answer, info);
 }
 
 function upstreamMarked<T>(call: CachedCall<T>, status: 'miss' | 'bypass', key: string): Promise<T> {
@@ -426,7 +453,7 @@ function upstreamMarked<T>(call: CachedCall<T>, status: 'miss' | 'bypass', key: 
     return Promise.reject(error);
   }
   return answer.then((value) => {
-    markServed(call.stored ? call.stored(value) : value, { status, key });
+    markSeen(call, value, { status, key });
     return value;
   });
 }
@@ -435,8 +462,16 @@ const HOOKS: ReadHooks<unknown, EngineCall<unknown>> = {
   served(c, stored, how) {
     if (!isStored(stored)) return undefined;
     countServed(c.site, c.plan, c.key, stored, how);
-    markServed(stored.value, { status: how, storedAt: stored.storedAt, key: c.key });
-    return c.call.hit ? c.call.hit(stored.value, how, stored) : stored.value;
+    const info: CacheInfo = { status: how, storedAt: stored.storedAt, key: c.key };
+    if (c.call.hit === undefined) {
+      markServed(stored.value, info);
+      return stored.value;
+    }
+    const answer = c.call.hit(stored.value, how, stored);
+    // With `seen`, what the caller receives is marked, not the stored value it never sees.
+    if (c.call.seen !== undefined) markSeen(c.call, answer, info);
+    else markServed(stored.value, info);
+    return answer;
   },
   missed(c) {
     countMiss(c.site, c.plan, c.key);
@@ -445,7 +480,7 @@ const HOOKS: ReadHooks<unknown, EngineCall<unknown>> = {
     countJoined(c.site, c.plan, c.key, held);
   },
   answered(c, answer) {
-    markServed(c.call.stored ? c.call.stored(answer) : answer, { status: c.refresh ? 'bypass' : 'miss', key: c.key });
+    markSeen(c.call, answer, { status: c.refresh ? 'bypass' : 'miss', key: c.key });
   },
   tags(c, answer) {
     const { tags } = c.site;
@@ -457,13 +492,12 @@ const HOOKS: ReadHooks<unknown, EngineCall<unknown>> = {
   },
   copies(c) {
     const base = c.call.copies ?? (copiesByEncoding as Copies<unknown>);
-    const { stored } = c.call;
     // Each joiner's copy is marked: a miss while upstream still worked, a hit once the answer was held.
     return (answer) => {
       const copy = base(answer);
       return (held) => {
         const value = copy(held);
-        markServed(stored ? stored(value) : value, { status: held ? 'hit' : 'miss', key: c.key });
+        markSeen(c.call, value, { status: held ? 'hit' : 'miss', key: c.key });
         return value;
       };
     };

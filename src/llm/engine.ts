@@ -12,6 +12,7 @@
 export {
   answerStored,
   cachedCall,
+  callerFreshness,
   countBypass,
   createCallSite,
   emitCallEvent,
@@ -28,12 +29,12 @@ export {
 } from './cached-call.js';
 export { cachedItems, type ItemsAnswer, type ItemsCall, type ItemsResult } from './cached-items.js';
 export { currentCacheControl, withCacheControl, type CacheControl } from './cache-control.js';
-export { tokensOf, type ModelPrice, type Prices, type StoredResult, type WrapperStats } from './entry.js';
+export { tokensOf, type ModelPrice, type Prices, type StoredResult, type Usage, type WrapperStats } from './entry.js';
 export { explainKey, registerKeyRecipe, type KeyExplanation, type KeyRecipe, type RecipeResult } from './explain-key.js';
 export { checkBoolean, checkFunction, checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
 export { namespacedKey, requestKey } from './request-key.js';
 export { copiesByEncoding, type Copies } from '../core/single-flight.js';
-export { isRecording, joinStream, recordChunks, replayChunks, startStream, type RecordedStream, type SharedStream, type StreamCall, type StreamShape, type UpstreamStream } from './stream-record.js';
+export { isRecording, joinStream, replayChunks, startStream, type RecordedStream, type SharedStream, type StreamCall, type StreamShape, type UpstreamStream } from './stream-record.js';
 export { cacheInfo, markServed, type CacheInfo } from './cache-info.js';
 export { cacheStats, registerStats } from './wrapper-stats.js';
 export { cacheEvents } from './wrapper-events.js';

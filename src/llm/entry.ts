@@ -65,12 +65,20 @@ export function emptyWrapperStats(): WrapperStats {
   return { hits: 0, misses: 0, bypasses: 0, errors: 0, writesDropped: 0, tokensSaved: 0, latencySavedMs: 0, listenerErrors: 0, staleHits: 0, costSaved: 0 };
 }
 
+/** The tokens a result reports, by side, and the model that answered it (each `undefined` when not reported). */
+export interface Usage {
+  input?: number;
+  output?: number;
+  model?: string;
+}
+
 /**
  * Prompt and completion tokens of a result, and the model that answered, in
  * the shapes `tokensOf` reads (a stream's recording: its `usage` and its
  * chunks' `model`). `undefined` fields when not reported.
  */
-export function usageOf(result: unknown): { input?: number; output?: number; model?: string } {
+
+export function usageOf(result: unknown): Usage {
   const r = result as { usage?: unknown; model?: unknown; modelId?: unknown; response?: { modelId?: unknown }; chunks?: unknown } | null | undefined;
   if (r === null || typeof r !== 'object') return {};
   const u = (r.usage ?? {}) as Record<string, unknown>;

@@ -286,7 +286,7 @@ export async function startStream<C, E>(call: StreamCall<C, E>): Promise<SharedS
 }
 
 function storeRecording<C, E>(call: StreamCall<C, E>, chunks: C[], started: number): Held | undefined {
-  return storeResult(call.site, call.plan, call.key, recordingOf(call.shape, chunks), performance.now() - started, call.args);
+  return storeResult(call.site, call.plan, call.key, recordingOf(call.shape, chunks), performance.now() - started, call.args, call.plan.model);
 }
 
 function recordingOf<C>(shape: StreamShape<C>, chunks: C[]): RecordedStream<C> {
@@ -295,33 +295,6 @@ function recordingOf<C>(shape: StreamShape<C>, chunks: C[]): RecordedStream<C> {
   const recorded: RecordedStream<C> = usage === undefined ? { chunks } : { chunks, usage };
   if (meta !== undefined) recorded.meta = meta;
   return recorded;
-}
-
-/**
- * Yields `source`'s chunks as they arrive and records them, for a caller of
- * its own (nothing joins it: see `startStream` for a shared one). The
- * recording is stored (in the background: the caller's stream ends at once)
- * only when the source ended by itself and `shape.complete` holds: a stream
- * that throws, that the consumer leaves early (`break`, `return()`), or that
- * `aborted()` says was cut, is never stored. The duration stored runs from
- * `started` (`performance.now()` when the call went upstream) to the last chunk.
- */
-export async function* recordChunks<C>(
-  site: CallSite<unknown>,
-  plan: CallPlan,
-  key: string,
-  source: AsyncIterable<C>,
-  shape: StreamShape<C>,
-  started: number,
-  aborted: () => boolean = () => false,
-): AsyncGenerator<C, void, undefined> {
-  const chunks: C[] = [];
-  for await (const chunk of source) {
-    chunks.push(chunk);
-    yield chunk;
-  }
-  if (aborted() || !shape.complete(chunks)) return;
-  storeResult(site, plan, key, recordingOf(shape, chunks), performance.now() - started);
 }
 
 /** Whether a stored value is a recording (anything else reads as a miss). */

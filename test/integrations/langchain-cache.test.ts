@@ -98,6 +98,33 @@ describeEachBackend('LangChainCache', ({ cache }) => {
     expect((await model.invoke('hi')).content).toBe('first');
   });
 
+  it('drops the generations tagged with an invalidated tag, tagged from the prompt', async () => {
+    const c = cache();
+    const lc = new LangChainCache({ cache: c, ttl: 60, tags: (_generations, prompt) => (prompt.includes('AI') ? ['topic:ai'] : ['topic:other']) });
+    const model = openai(lc);
+    await model.invoke('What is AI?');
+    await model.invoke('What is rain?');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await model.invoke('What is AI?');
+    await model.invoke('What is rain?');
+    expect(server.calls('chat/completions')).toBe(2);
+    await c.invalidateTags(['topic:ai']);
+    await model.invoke('What is AI?');
+    await model.invoke('What is rain?');
+    expect(server.calls('chat/completions')).toBe(3);
+  });
+
+  it('counts the cost a hit saved by the price of the model the stored message names', async () => {
+    const lc = new LangChainCache({ cache: cache(), ttl: 60, prices: { 'gpt-4o-mini': { input: 1, output: 2 } } });
+    const model = openai(lc);
+    const first = await model.invoke('What is AI?');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await model.invoke('What is AI?');
+    const usage = first.usage_metadata!;
+    expect(cacheStats(lc).costSaved).toBeCloseTo((usage.input_tokens * 1 + usage.output_tokens * 2) / 1e6, 12);
+    expect(cacheStats(lc).costSaved).toBeGreaterThan(0);
+  });
+
   it('keeps tenants apart; withCacheControl({ tenantId }) wins; bypass, refresh and noStore apply', async () => {
     const c = cache();
     const a = openai(new LangChainCache({ cache: c, tenantId: 'a' }));
@@ -118,6 +145,10 @@ describeEachBackend('LangChainCache', ({ cache }) => {
 });
 
 describe('LangChainCache options and failures', () => {
+  it('refuses grace: a BaseCache is never told that the model call failed', () => {
+    expect(() => new LangChainCache({ cache: createMemoryCache(), grace: 60 } as never)).toThrow(/grace/);
+  });
+
   it('refuses bad options at construction, naming the option', () => {
     expect(() => new LangChainCache({ cache: createMemoryCache(), namepsace: 'x' } as never)).toThrow(/namepsace/);
     expect(() => new LangChainCache({ cache: {} as never })).toThrow(/cache/);
