@@ -125,7 +125,8 @@ const BASE = BaseChatModel.prototype as unknown as Hooks;
 export function cachedChatModel<M extends object>(model: M, options: CachedChatModelOptions): M {
   checkSiteOptions('cachedChatModel', options, OPTIONS);
   if (!isChatModel(model) && !(RunnableBinding.isRunnableBinding(model) && boundModel(model) !== undefined)) {
-    throw new CacheError('cachedChatModel: model must be a LangChain chat model (a BaseChatModel) or a RunnableBinding of one', 'validation');
+    const elsewhere = fromAnotherCore(model) ? ' (this one is a chat model from another copy of @langchain/core than the one cachekit/langchain loads: install one version, e.g. with npm dedupe)' : '';
+    throw new CacheError(`cachedChatModel: model must be a LangChain chat model (a BaseChatModel) or a RunnableBinding of one${elsewhere}`, 'validation');
   }
   const namespace = options.namespace ?? 'langchain-chat';
   const { freshness, prices } = siteFreshness('cachedChatModel', options);
@@ -206,6 +207,12 @@ function adopt(value: unknown, w: Wrapping): unknown {
 
 function isChatModel(value: unknown): value is BaseChatModel {
   return value instanceof BaseChatModel;
+}
+
+// Monorepos and bundles end up with two copies of @langchain/core often; its classes then fail instanceof across them.
+function fromAnotherCore(value: object): boolean {
+  const namespace = (value as { lc_namespace?: unknown }).lc_namespace;
+  return Array.isArray(namespace) && namespace.includes('chat_models') && typeof (value as { _generate?: unknown })._generate === 'function';
 }
 
 function boundModel(binding: RunnableBinding<unknown, unknown>): BaseChatModel | undefined {

@@ -4,6 +4,9 @@ import { AIMessage, AIMessageChunk, HumanMessage, SystemMessage, type BaseMessag
 import type { ChatResult } from '@langchain/core/outputs';
 import { FakeListChatModel, FakeStreamingChatModel } from '@langchain/core/utils/testing';
 import { ChatOpenAI } from '@langchain/openai';
+import { cp } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { cachedChatModel, cacheStats, explainKey, withCacheControl } from '../../integrations/langchain/index.js';
@@ -430,6 +433,17 @@ describe('cachedChatModel options and failures', () => {
     expect(() => cachedChatModel(model, { cache: createMemoryCache(), ttl: -1 })).toThrow(/ttl/);
     expect(() => cachedChatModel(model, { cache: createMemoryCache(), namespace: 'a b' })).toThrow(/namespace/);
     expect(() => cachedChatModel({} as never, { cache: createMemoryCache() })).toThrow(/chat model/);
+  });
+
+  it('names a second copy of @langchain/core as the cause when the model comes from one', async () => {
+    // A copy of the installed core beside the real one, as a monorepo with two versions ends up with; its own dependencies resolve from the root.
+    const copy = join(process.cwd(), 'node_modules', '.cache', 'cachekit-second-core', 'node_modules', '@langchain', 'core');
+    await cp(join(process.cwd(), 'node_modules', '@langchain', 'core'), copy, { recursive: true, force: true });
+    const other = (await import(pathToFileURL(join(copy, 'dist', 'utils', 'testing', 'index.js')).href)) as typeof import('@langchain/core/utils/testing');
+    const foreign = new other.FakeListChatModel({ responses: ['x'] });
+    expect(foreign).not.toBeInstanceOf(BaseChatModel);
+    expect(() => cachedChatModel(foreign, { cache: createMemoryCache() })).toThrow(/another copy of @langchain\/core/);
+    expect(() => cachedChatModel({} as never, { cache: createMemoryCache() })).not.toThrow(/another copy/);
   });
 
   it('fails open: a cache that is down never fails an invoke or a stream, and counts errors', async () => {
