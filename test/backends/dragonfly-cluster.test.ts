@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { withCache } from '../../src/llm/with-cache.js';
 import { createDragonflyCache, type DragonflyCacheOptions } from '../../src/backends/dragonfly.js';
 import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-cluster.js';
 import { freePort } from '../helpers/redis-server.js';
@@ -16,7 +17,11 @@ describeWith('redis-server')('dragonfly backend on a Redis Cluster (nodes)', () 
   beforeAll(async () => {
     cluster = await startRedisCluster();
   }, 60_000);
-  afterAll(() => cluster?.stop());
+  const report: string[] = [];
+  afterAll(() => {
+    cluster?.stop();
+    if (report.length > 0) console.log(`[cluster key distribution]\n${report.join('\n')}`);
+  });
   registerCacheBehaviourSuite('dragonfly-cluster', (options) =>
     createDragonflyCache({ nodes: cluster.ports.map((port) => ({ port })), keyPrefix: uniquePrefix('cluster'), ...options }),
   );
@@ -32,7 +37,49 @@ describeWith('redis-server')('dragonfly backend on a Redis Cluster (nodes)', () 
       await cache.close();
     }
   });
+
+  it('a tenant’s entries, an LLM wrapper’s entries and tag records spread over every master: nothing is hash-tagged into one slot', async () => {
+    const keyPrefix = uniquePrefix('spread');
+    const cache = await createDragonflyCache({ nodes: cluster.ports.map((port) => ({ port })), keyPrefix });
+    const gateway = withCache({ model: 'm', generate: async (q: string) => `answer to ${q}` }, { cache, ttl: 60, tenantId: 'tenant-a' });
+    try {
+      const n = 3000;
+      await cache.setMany(new Map(Array.from({ length: n }, (_, i) => [`doc:${i}`, i])), { tenantId: 'tenant-a', tags: ['corpus-v1'] });
+      for (let i = 0; i < 300; i++) await gateway.generate(`question ${i}`);
+      for (let i = 0; i < 300; i += 100) await cache.invalidateTags(Array.from({ length: 100 }, (_, j) => `tag${i + j}`), { tenantId: 'tenant-a' });
+      const masters = (await cluster.nodes()).filter((node) => node.role === 'master');
+      const count = async (match: string) => Promise.all(masters.map(async (node) => Number(await keysOn(node.port, match))));
+      const entries = await count(`${keyPrefix}:t:tenant-a:doc:*`);
+      const answers = await count(`${keyPrefix}:t:tenant-a:v1:*`);
+      const records = await count(`${keyPrefix}:x:*`);
+      report.push(`  one tenant's ${n} entries per master: ${entries.join(' / ')}; 300 withCache answers: ${answers.join(' / ')}; 301 tag records: ${records.join(' / ')}`);
+      expect(entries.reduce((a, b) => a + b)).toBe(n);
+      // Even spread is a third each; a hash tag would put them all on one master.
+      for (const share of entries) expect(share / n).toBeGreaterThan(0.25);
+      for (const share of answers) expect(share / 300).toBeGreaterThan(0.2);
+      for (const share of records) expect(share / 301).toBeGreaterThan(0.2);
+    } finally {
+      await cache.close();
+    }
+  });
 });
+
+/** Keys matching `match` on one node, counted with SCAN (never KEYS). */
+async function keysOn(port: number, match: string): Promise<number> {
+  const node = new Redis({ port, lazyConnect: true });
+  try {
+    let cursor = '0';
+    let n = 0;
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+      cursor = next;
+      n += keys.length;
+    } while (cursor !== '0');
+    return n;
+  } finally {
+    node.disconnect();
+  }
+}
 
 describe('createDragonflyCache({ nodes })', () => {
   it('malformed nodes, and nodes beside url, host, port, db or client, are validation errors', async () => {
