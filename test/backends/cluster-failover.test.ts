@@ -32,7 +32,13 @@ const seeds = () => cluster.ports.map((port) => ({ host: '127.0.0.1', port }));
 
 /** An ioredis Cluster built with the settings README asks of a cluster you pass as `client`. */
 function ownCluster(): Cluster {
-  return new Cluster(seeds(), { enableOfflineQueue: false, retryDelayOnFailover: 0, retryDelayOnClusterDown: 0, redisOptions: { maxRetriesPerRequest: 0 } });
+  return new Cluster(seeds(), {
+    enableOfflineQueue: false,
+    retryDelayOnFailover: 0,
+    retryDelayOnClusterDown: 0,
+    enableAutoPipelining: false,
+    redisOptions: { maxRetriesPerRequest: 0 },
+  });
 }
 
 /**
@@ -92,13 +98,26 @@ describeWith('redis-server')('a Redis Cluster failover (3 masters + 3 replicas, 
           return (await cache.getOrSet(`gos:${k}`, () => `v:${k}`, { ttl: 60 }).catch(() => `v:${k}`)) === `v:${k}`;
         },
       });
+      // A key on a master that survives: with Redis's default cluster-require-full-coverage yes,
+      // it is refused too (CLUSTERDOWN) while the killed master's slots have no master.
+      const survivor = (await cluster.nodes()).find((n) => n.role === 'master' && n.port !== victim.port) as ClusterNode;
+      const kept = keyOn(survivor, 'kept', (key) => `failover:g:${key}`);
+      await cache.set(kept, 'kept');
       core.start();
       await sleep(400);
       core.phase = 'fault';
       const killedAt = performance.now();
       await cluster.kill(victim.port);
-      const promoted = await cluster.failedOver(victim.port);
-      const promotedAt = performance.now();
+      let promotedAt = 0;
+      const failover = cluster.failedOver(victim.port).then((port) => ((promotedAt = performance.now()), port));
+      let keptRefusedMs = 0;
+      while (promotedAt === 0) {
+        const t = performance.now();
+        const ok = (await cache.get(kept).catch(() => undefined)) === 'kept';
+        await sleep(10);
+        if (!ok) keptRefusedMs += performance.now() - t;
+      }
+      const promoted = await failover;
       core.phase = 'recovering';
       const servedAt = await servedAgain(cache, victim, 'failover');
       await sleep(500);
@@ -111,12 +130,13 @@ describeWith('redis-server')('a Redis Cluster failover (3 masters + 3 replicas, 
       const serverErrors = new Set(core.samples.filter((s) => !s.ok && (s.error as CacheError).errorType === 'server').map((s) => `${s.op}: ${(s.error as Error).message.slice(0, 120)}`));
       if (serverErrors.size > 0) report.push(`  server errors: ${[...serverErrors].slice(0, 5).join(' | ')}`);
       report.push(
-        `  killed 127.0.0.1:${victim.port}; replica ${promoted} promoted after ${Math.round(promotedAt - killedAt)} ms; killed slots served again ${servedAt === undefined ? 'never' : `${Math.round(servedAt - promotedAt)} ms after promotion`}`,
+        `  killed 127.0.0.1:${victim.port}; replica ${promoted} promoted after ${Math.round(promotedAt - killedAt)} ms (a surviving master's key refused for about ${Math.round(keptRefusedMs)} ms of it); killed slots served again ${servedAt === undefined ? 'never' : `${Math.round(servedAt - promotedAt)} ms after promotion`}`,
         `  MOVED replies sent: ${moved}; core operations that failed after the promotion: ${failedAfter}`,
         `  core: ${f.attempted} ops, ${f.failed} failed ${JSON.stringify(f.errorTypes)}, slowest ${f.maxMs.toFixed(0)} ms (during the fault ${f.maxFaultMs.toFixed(0)} ms), verified writes ${core.verifiedWrites}`,
         `  wrappers: ${load.tally.calls} calls, escaped ${load.tally.escaped}, wrong ${load.tally.wrong}, slowest ${JSON.stringify(load.tally.slowest)}`,
       );
       expect(servedAt).toBeDefined();
+      expect(keptRefusedMs).toBeGreaterThan(0);
       expect(moved).toBeGreaterThan(0);
       expect(failedAfter).toBe(0);
       expect(f.untyped).toBe(0);
@@ -159,6 +179,40 @@ describeWith('redis-server')('a Redis Cluster failover (3 masters + 3 replicas, 
     } finally {
       await cache.close();
       client?.disconnect();
+    }
+  }, 60_000);
+});
+
+describeWith('redis-server')('a failover on a cluster with cluster-require-full-coverage no', () => {
+  let partial: RedisClusterHandle;
+  beforeAll(async () => {
+    partial = await startRedisCluster({ replicas: 1, requireFullCoverage: false });
+  }, 60_000);
+  afterAll(() => partial?.stop());
+
+  it('keys on the surviving masters keep answering while the killed master’s replica takes over', async () => {
+    const cache = await createDragonflyCache({ nodes: partial.ports.map((port) => ({ port })), commandTimeout: COMMAND_TIMEOUT, keyPrefix: 'partial' });
+    try {
+      const masters = (await partial.nodes()).filter((n) => n.role === 'master');
+      const [victim, survivor] = masters as [ClusterNode, ClusterNode];
+      const kept = keyOn(survivor, 'kept', (key) => `partial:g:${key}`);
+      await cache.set(kept, 'still here');
+      await partial.kill(victim.port);
+      let promoted = false;
+      const failover = partial.failedOver(victim.port).then(() => (promoted = true));
+      let reads = 0;
+      let failed = 0;
+      while (!promoted) {
+        reads++;
+        if ((await cache.get(kept).catch(() => undefined)) !== 'still here') failed++;
+        await sleep(10);
+      }
+      await failover;
+      report.push(`  require-full-coverage no: ${reads} reads of a surviving master's key during the failover, ${failed} failed`);
+      expect(reads).toBeGreaterThan(20);
+      expect(failed).toBe(0);
+    } finally {
+      await cache.close();
     }
   }, 60_000);
 });

@@ -25,6 +25,8 @@ export interface RedisClusterOptions {
    * failover test wait that long).
    */
   nodeTimeoutMs?: number;
+  /** `cluster-require-full-coverage`: whether every slot is refused while any has no master. Default `true` (Redis's default). */
+  requireFullCoverage?: boolean;
 }
 
 /** One node of the cluster as `CLUSTER NODES` reports it. */
@@ -79,6 +81,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     // A replica that never finished its first sync is not eligible for promotion; by default the
     // master waits 5 s for more replicas before streaming that sync.
     args.push('--repl-diskless-sync-delay', '0');
+    if (options.requireFullCoverage === false) args.push('--cluster-require-full-coverage', 'no');
     servers.set(port, spawn('redis-server', args, { stdio: 'ignore' }));
   }
   const stop = () => {
