@@ -2,7 +2,8 @@
 // (a) 4 client processes x 64 callers against one Redis vs a 3-master Redis Cluster (get hit / set, 2 KB values);
 // (b) bytes per entry on the server (INFO used_memory) for typical LLM entries;
 // (c) what cross-process single-flight costs per miss: a lock SET NX PX, then a PUBLISH, and how long
-//     the PUBLISH takes to reach a subscriber, on one Redis vs the cluster (subscriber on another master).
+//     the PUBLISH takes to reach a subscriber, on one Redis vs the cluster (subscriber on another master);
+// (d) invalidation fan-out: one PUBLISH to 1, 10, 100 subscribers.
 import { execFileSync, fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -116,9 +117,46 @@ async function singleFlightCost(single, nodes, n) {
   return rows;
 }
 
+/**
+ * Invalidation fan-out: one PUBLISH of a key to `n` subscribers (stand-ins for `n` processes'
+ * memory tiers), sequentially; the PUBLISH round trip, and until the last subscriber has it.
+ * On the cluster the subscribers are spread over the masters (a PUBLISH crosses the cluster bus).
+ */
+async function fanOut(single, nodes, counts, iterations) {
+  const rows = [];
+  for (const [name, publisherOf, portOf] of [
+    ['one Redis', () => new Redis({ port: single.port }), () => single.port],
+    ['3-master cluster', () => new Cluster(nodes), (i) => nodes[i % nodes.length].port],
+  ]) {
+    for (const n of counts) {
+      progress(`15 cluster: invalidation fan-out, ${name}, ${n} subscribers`);
+      const publisher = publisherOf();
+      const subscribers = Array.from({ length: n }, (_, i) => new Redis({ port: portOf(i) }));
+      let pending = 0;
+      let allHeard;
+      for (const sub of subscribers) sub.on('message', () => --pending === 0 && allHeard(performance.now()));
+      await Promise.all(subscribers.map((sub) => sub.subscribe('bench15:invalidate')));
+      const rtt = [];
+      const last = [];
+      for (let i = 0; i < iterations; i++) {
+        pending = n;
+        const heard = new Promise((resolve) => (allHeard = resolve));
+        const t0 = performance.now();
+        await publisher.publish('bench15:invalidate', `bench15:g:v1:ns:${i}`);
+        rtt.push(performance.now() - t0);
+        last.push((await heard) - t0);
+      }
+      for (const sub of subscribers) sub.disconnect();
+      publisher.disconnect();
+      rows.push({ name: `${name}, ${n} subscriber${n === 1 ? '' : 's'}`, display: `${median(rtt).toFixed(3)} ms`, extra: `${median(last).toFixed(3)} ms until the last has it` });
+    }
+  }
+  return rows;
+}
+
 export default {
   id: 15,
-  title: 'Redis Cluster: 4 client processes on 3 masters vs one Redis; bytes per entry; single-flight round trips',
+  title: 'Redis Cluster: 4 client processes on 3 masters vs one Redis; bytes per entry; single-flight round trips; invalidation fan-out',
   async run({ ck, redis, rounds, quick }) {
     const single = await redis();
     const cluster = await startCluster();
@@ -172,6 +210,8 @@ export default {
       tables.push({ title: '15. Server memory per entry (INFO used_memory delta / entries, ttl set, keys of request-key length)', valueHeader: 'bytes per entry', extra: 'entries per GB of used_memory', rows: memory });
       const flight = await singleFlightCost(single, cluster.nodes, quick ? 300 : 2000);
       tables.push({ title: '15. Single-flight round trips per miss: lock SET NX PX, then PUBLISH (sequential, median)', valueHeader: 'SET NX PX round trip', extra: 'PUBLISH', rows: flight });
+      const fan = await fanOut(single, cluster.nodes, [1, 10, 100], quick ? 100 : 500);
+      tables.push({ title: '15. Invalidation fan-out: one PUBLISH carrying a key, to n subscribers (sequential, median)', valueHeader: 'PUBLISH round trip', extra: 'until the last subscriber has it', rows: fan });
       const ratio = (op) => results[op].find((r) => r.name === '3-master cluster').opsPerSec / results[op].find((r) => r.name === 'one Redis').opsPerSec;
       return {
         tables,
