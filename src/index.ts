@@ -23,7 +23,7 @@ export {
   validateCache,
 } from './core/functions.js';
 export { createMemoryCache, type MemoryCacheOptions } from './backends/memory.js';
-export { createDragonflyCache, type DragonflyCacheOptions } from './backends/dragonfly.js';
+export { createDragonflyCache, type ClusterNodeAddress, type DragonflyCacheOptions } from './backends/dragonfly.js';
 export { createFallbackCache, type CircuitState, type CircuitStats, type FallbackCache, type FallbackCacheOptions } from './backends/fallback.js';
 export { requestKey, REQUEST_KEY_VERSION, type RequestKeyOptions } from './llm/request-key.js';
 export { explainKey, type KeyExplanation } from './llm/explain-key.js';

@@ -1,5 +1,5 @@
 import calculateSlot from 'cluster-key-slot';
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { CacheError, DragonflyConnectionError } from '../core/errors.js';
 import { checkLogger, EventHub, log, type CacheEvent, type CacheEventListener, type CacheEventType, type CacheLogger } from '../core/events.js';
 import { getOrSet } from '../core/get-or-set.js';
@@ -42,6 +42,15 @@ export interface DragonflyCacheOptions {
   /** TLS options passed to ioredis (`true` for defaults, `false` or omitted: no TLS; `rediss://` URLs use TLS). */
   tls?: boolean | NonNullable<RedisOptions['tls']>;
   /**
+   * The seed nodes of a Redis Cluster, at least one `{ host, port }` (host
+   * default `127.0.0.1`): cachekit builds an ioredis `Cluster` that fails fast
+   * and never resends a command that failed on a lost node (README: "Redis
+   * Cluster"). `password`, `username`, `tls`, `connectTimeout` apply to every
+   * node. Cannot be combined with `url`, `host`, `port`, `db` (a cluster has
+   * only db 0) or `client`. Default: none (one server).
+   */
+  nodes?: readonly ClusterNodeAddress[];
+  /**
    * An ioredis `Redis` or `Cluster` you created. cachekit uses it as is (configure
    * it to fail fast and with the right `db`, see README: cachekit checks SELECT
    * only on connections it makes) and `close()` leaves it open.
@@ -65,6 +74,14 @@ export interface DragonflyCacheOptions {
    * Messages name the host and port, never a password. Default: nothing is logged.
    */
   logger?: CacheLogger;
+}
+
+/** A seed node of a Redis Cluster (`nodes`). */
+export interface ClusterNodeAddress {
+  /** Host name or address, a non-empty string. Default `127.0.0.1`. */
+  host?: string;
+  /** Port, an integer from 1 to 65535. */
+  port: number;
 }
 
 const ENVELOPE = 'ck1|';
@@ -120,7 +137,8 @@ type ScriptClient = Client & {
   ckTagInvalidate(record: string, guardMs: number): Promise<number>;
 };
 
-const OPTIONS = optionNames<DragonflyCacheOptions>({ host: true, port: true, password: true, username: true, db: true, url: true, tls: true, client: true, defaultTtl: true, keyPrefix: true, connectTimeout: true, commandTimeout: true, logger: true });
+const OPTIONS = optionNames<DragonflyCacheOptions>({ nodes: true, host: true, port: true, password: true, username: true, db: true, url: true, tls: true, client: true, defaultTtl: true, keyPrefix: true, connectTimeout: true, commandTimeout: true, logger: true });
+const NODE_OPTIONS = optionNames<ClusterNodeAddress>({ host: true, port: true });
 const WHERE = 'createDragonflyCache';
 
 function invalid(message: string): CacheError {
@@ -144,10 +162,11 @@ const NAMED_SCHEMES = new Set(['http:', 'https:', 'unix:', 'tcp:', 'ws:', 'wss:'
  * connects to db 0 when SELECT fails. Passwords and URLs never reach a message.
  */
 function checkConnection(options: DragonflyCacheOptions): void {
-  const { url, host, port, password, username, tls, client } = options;
+  const { url, host, port, password, username, tls, client, nodes } = options;
   if (client !== undefined && !(client instanceof Redis) && !(client instanceof Cluster)) {
     throw invalid(`client must be an ioredis Redis or Cluster, got ${describeType(client)}`);
   }
+  if (nodes !== undefined) checkNodes(options);
   if (url !== undefined) {
     if (typeof url !== 'string') throw invalid(`url must be a redis:// or rediss:// URL string, got ${describeType(url)}`);
     let parsed: URL;
@@ -176,6 +195,23 @@ function checkConnection(options: DragonflyCacheOptions): void {
   if (tls !== undefined && typeof tls !== 'boolean' && (tls === null || typeof tls !== 'object')) {
     throw invalid(`tls must be a boolean or an object of TLS options, got ${describeValue(tls)}`);
   }
+}
+
+function checkNodes(options: DragonflyCacheOptions): void {
+  const nodes: unknown = options.nodes;
+  if (!Array.isArray(nodes) || nodes.length === 0) throw invalid(`nodes must be a non-empty array of { host, port }, got ${describeValue(nodes)}`);
+  for (const name of ['url', 'host', 'port', 'db', 'client'] as const) {
+    if (options[name] !== undefined) throw invalid(`nodes cannot be combined with ${name}: a cluster is reached through its nodes, and has only db 0`);
+  }
+  nodes.forEach((node: unknown, i) => {
+    if (node === null || typeof node !== 'object' || Array.isArray(node)) throw invalid(`nodes[${i}] must be an object such as { host: '10.0.0.1', port: 6379 }, got ${describeValue(node)}`);
+    checkOptions(`${WHERE}: nodes[${i}]`, node, NODE_OPTIONS);
+    const { host, port } = node as Partial<ClusterNodeAddress>;
+    if (host !== undefined && (typeof host !== 'string' || host === '')) throw invalid(`nodes[${i}].host must be a non-empty string, got ${describeValue(host)}`);
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535) {
+      throw invalid(`nodes[${i}].port must be an integer from 1 to 65535, got ${describeValue(port)}`);
+    }
+  });
 }
 
 /**
@@ -338,37 +374,77 @@ function withoutCommand(error: Error): Error {
   return copy;
 }
 
-function newClient(options: DragonflyCacheOptions, connectTimeout: number, commandTimeout: number): Redis {
+function newClient(options: DragonflyCacheOptions, connectTimeout: number, commandTimeout: number): Client {
   // Fail fast: a cache that waits for an absent server is worse than a miss (see README, "Outages").
-  const failFast: RedisOptions = {
-    lazyConnect: true,
-    enableOfflineQueue: false,
+  const connection: RedisOptions = {
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
-    enableAutoPipelining: true,
     connectTimeout,
     // No ioredis commandTimeout: the cache bounds every command itself (see `Deadlines`),
     // and a second timer per command cost throughput for nothing.
     socketTimeout: Math.max(2000, commandTimeout * 4),
+  };
+  const tls = options.tls === true ? {} : options.tls === false ? undefined : options.tls;
+  const credentials: RedisOptions = {
+    ...(options.password === undefined ? {} : { password: options.password }),
+    ...(options.username === undefined ? {} : { username: options.username }),
+    ...(tls === undefined ? {} : { tls }),
+  };
+  if (options.nodes !== undefined) return newCluster(options.nodes, { ...credentials, ...connection }, connectTimeout);
+  const failFast: RedisOptions = {
+    ...connection,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    enableAutoPipelining: true,
     retryStrategy: (times) => Math.min(50 * times, 1000),
     reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
   };
   if (options.url !== undefined) return new Redis(options.url, failFast);
-  const tls = options.tls === true ? {} : options.tls === false ? undefined : options.tls;
-  return new Redis({
-    host: options.host ?? '127.0.0.1',
-    port: options.port ?? 6379,
-    ...(options.password === undefined ? {} : { password: options.password }),
-    ...(options.username === undefined ? {} : { username: options.username }),
-    db: options.db ?? 0,
-    ...(tls === undefined ? {} : { tls }),
-    ...failFast,
-  });
+  return new Redis({ host: options.host ?? '127.0.0.1', port: options.port ?? 6379, db: options.db ?? 0, ...credentials, ...failFast });
+}
+
+/**
+ * A Cluster that keeps the promise of the single-server client: a command that
+ * failed is never resent. ioredis retries a command whose node was lost, and
+ * one answered CLUSTERDOWN, every 100 ms up to 16 times: measured in a
+ * failover (test/backends/cluster-failover.test.ts), 19 of 20 writes that had
+ * rejected with a timeout landed after the replica was promoted, where they
+ * could overwrite newer ones. With both delays 0 such a command fails at once
+ * (a `connection` error); MOVED is still followed at once, since the command
+ * never ran. ioredis never reconnects a node of a cluster (its retryStrategy
+ * and reconnectOnError are ioredis's): a lost node is replaced by the one
+ * MOVED names, and the slots are refreshed. A replica answers MOVED, not
+ * READONLY, to a client that did not ask to read from it.
+ */
+function newCluster(nodes: readonly ClusterNodeAddress[], perNode: RedisOptions, connectTimeout: number): Cluster {
+  const options: ClusterOptions = {
+    lazyConnect: true,
+    // Only the top-level setting counts for a Cluster (its nodes always queue).
+    enableOfflineQueue: false,
+    // Auto-pipelining groups commands per node before a topology change and sends them after
+    // it: during a failover that reached callers as raw MOVED replies and "All keys in the
+    // pipeline should belong to the same slots allocation group". Plain commands follow MOVED.
+    enableAutoPipelining: false,
+    retryDelayOnFailover: 0,
+    retryDelayOnClusterDown: 0,
+    slotsRefreshTimeout: Math.min(1000, connectTimeout),
+    clusterRetryStrategy: (times) => Math.min(50 * times, 1000),
+    redisOptions: perNode,
+  };
+  return new Cluster(
+    nodes.map((node) => ({ host: node.host ?? '127.0.0.1', port: node.port })),
+    options,
+  );
 }
 
 // Never the URL itself: it may carry a password.
 function describe(options: DragonflyCacheOptions): string {
   if (options.client) return 'the given client';
+  if (options.nodes !== undefined) {
+    const [first] = options.nodes as readonly ClusterNodeAddress[];
+    const more = options.nodes.length - 1;
+    return `Redis Cluster at ${first?.host ?? '127.0.0.1'}:${first?.port}${more > 0 ? ` (+${more} seed node${more === 1 ? '' : 's'})` : ''}`;
+  }
   if (options.url !== undefined) {
     try {
       const url = new URL(options.url);
@@ -381,7 +457,13 @@ function describe(options: DragonflyCacheOptions): string {
 }
 
 async function connect(client: Client, owned: boolean): Promise<void> {
-  if (owned) return void (await (client as Redis).connect());
+  if (owned) {
+    await client.connect();
+    // Without an offline queue a Cluster refuses a command for a node whose connection is
+    // still opening ("Connection is closed"): the first burst failed. Every master's is opened now.
+    if (client instanceof Cluster) await Promise.all(client.nodes('master').map((node) => node.ping()));
+    return;
+  }
   if (client.status === 'ready') return;
   if (client.status === 'wait') return void (await client.connect());
   await new Promise<void>((resolve, reject) => {
@@ -410,7 +492,9 @@ function toCacheError(error: unknown, context: string, stored?: number): CacheEr
   if (error instanceof CacheError) return error;
   const message = error instanceof Error ? error.message : String(error);
   const extra = stored === undefined ? {} : { stored };
-  if (isReplyError(error)) return new CacheError(`${context}: server error: ${message}`, 'server', { cause: error, ...extra });
+  // A cluster that lost a master answers CLUSTERDOWN until a replica takes over: an outage
+  // (which the fallback cache routes around), not an error in what was asked.
+  if (isReplyError(error) && !message.startsWith('CLUSTERDOWN')) return new CacheError(`${context}: server error: ${message}`, 'server', { cause: error, ...extra });
   if (message.includes('timed out')) {
     return new DragonflyConnectionError(`${context}: command timed out`, 'timeout', { cause: error, ...extra });
   }

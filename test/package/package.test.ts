@@ -57,7 +57,7 @@ beforeAll(() => {
   const stage = join(work, 'stage');
   // Built into the scratch folder, so the working tree's dist/ is left alone.
   run(join(root, 'node_modules/.bin/tsup'), ['--out-dir', join(stage, 'dist'), '--silent'], { cwd: root });
-  for (const file of ['package.json', 'README.md', 'LICENSE', 'BENCHMARKS.md']) cpSync(join(root, file), join(stage, file));
+  for (const file of ['package.json', 'README.md', 'LICENSE', 'BENCHMARKS.md', 'docs/SCALING.md']) cpSync(join(root, file), join(stage, file));
   packed = (JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: stage })) as [PackResult])[0];
   tarball = join(work, packed.filename);
 
@@ -74,9 +74,9 @@ afterAll(() => {
 });
 
 describe('the packed tarball', () => {
-  it('holds only what users need: dist, the README, the LICENSE, BENCHMARKS.md and package.json', () => {
+  it('holds only what users need: dist, the README, the LICENSE, BENCHMARKS.md, docs/SCALING.md and package.json', () => {
     const paths = packed.files.map((f) => f.path).sort();
-    expect(paths.filter((p) => !p.startsWith('dist/'))).toEqual(['BENCHMARKS.md', 'LICENSE', 'README.md', 'package.json']);
+    expect(paths.filter((p) => !p.startsWith('dist/'))).toEqual(['BENCHMARKS.md', 'LICENSE', 'README.md', 'docs/SCALING.md', 'package.json']);
     expect(paths.filter((p) => p.startsWith('dist/') && !/\.(c?js|d\.c?ts)$/.test(p))).toEqual([]);
     console.log(`[package] ${packed.filename}: ${packed.files.length} files, ${(packed.size / 1024).toFixed(1)} kB packed, ${(packed.unpackedSize / 1024).toFixed(1)} kB unpacked`);
   });
