@@ -8,6 +8,7 @@ import { checkOptions, describeValue, optionNames } from '../core/options.js';
 import { CounterSet } from '../core/stats.js';
 import type { BatchEntries, Cache, CacheEntry, CacheStats, EntryInfo, EntryOptions, GetOrSetOptions, ScopeOptions, SetOptions, StatsOptions } from '../core/types.js';
 import { tierBackendOf, type TierBackend, type TierRead } from './dragonfly.js';
+import { memoryTierOf } from './memory.js';
 
 /**
  * Options of `createTieredCache`.
@@ -94,10 +95,6 @@ function isOutage(error: unknown): boolean {
   return error instanceof CacheError && (error.errorType === 'connection' || error.errorType === 'timeout');
 }
 
-function isMemoryCache(value: unknown): value is Cache {
-  return value !== null && typeof value === 'object' && (value as Cache).kind === 'memory' && typeof (value as Cache).get === 'function';
-}
-
 /**
  * A memory cache in front of a Dragonfly (Redis) cache, for many processes
  * sharing one server: reads hit the memory tier first, then Redis (copying
@@ -110,13 +107,14 @@ function isMemoryCache(value: unknown): value is Cache {
 export async function createTieredCache(options: TieredCacheOptions): Promise<TieredCache> {
   if (options === undefined) throw new CacheError(`${WHERE}: options { l1, l2 } are required`, 'validation');
   checkOptions(WHERE, options, OPTIONS);
-  if (!isMemoryCache(options.l1)) throw new CacheError(`${WHERE}: l1 must be a cache from createMemoryCache, got ${describeValue(options.l1)}`, 'validation');
+  const near = memoryTierOf(options.l1);
+  if (near === undefined) throw new CacheError(`${WHERE}: l1 must be a cache from createMemoryCache, got ${describeValue(options.l1)}`, 'validation');
   const backend = tierBackendOf(options.l2);
   if (backend === undefined) throw new CacheError(`${WHERE}: l2 must be a cache from createDragonflyCache, got ${describeValue(options.l2)}`, 'validation');
   const l1TtlMs = l1TtlOf(options.l1Ttl);
   const subscriber = backend.tierSubscriber();
   if (subscriber === undefined) throw new CacheError(`${WHERE}: l2 must be on one server; a Redis Cluster tier is not supported yet`, 'validation');
-  const cache = new TieredCacheImpl(options.l1, options.l2, backend, subscriber, l1TtlMs);
+  const cache = new TieredCacheImpl(options.l1, near, options.l2, backend, subscriber, l1TtlMs);
   try {
     await cache.subscribe();
   } catch (error) {
@@ -125,6 +123,8 @@ export async function createTieredCache(options: TieredCacheOptions): Promise<Ti
   }
   return cache;
 }
+
+type MemoryTier = NonNullable<ReturnType<typeof memoryTierOf>>;
 
 function l1TtlOf(value: unknown): number {
   if (value === undefined) return DEFAULT_L1_TTL_MS;
@@ -167,6 +167,7 @@ class TieredCacheImpl implements TieredCache {
 
   constructor(
     private readonly l1: Cache,
+    private readonly near: MemoryTier,
     private readonly l2: Cache,
     private readonly backend: TierBackend,
     private readonly subscriber: Redis,
@@ -358,15 +359,15 @@ class TieredCacheImpl implements TieredCache {
 
   async get<T>(key: string, options?: ScopeOptions): Promise<T | undefined> {
     if (this.events.listening) return this.getWithEvents<T>(key, options);
-    const hit = await this.l1.get<T>(key, options);
-    if (hit !== undefined) return hit;
+    const hit = this.near.getNow(key, options);
+    if (hit !== undefined) return hit as T;
     return (await this.fromL2(key, options?.tenantId, false))?.value as T | undefined;
   }
 
   private async getWithEvents<T>(key: string, options: ScopeOptions | undefined): Promise<T | undefined> {
     const started = performance.now();
     const tenantId = options?.tenantId;
-    let value = await this.l1.get<T>(key, options);
+    let value = this.near.getNow(key, options) as T | undefined;
     let tier = 'l1';
     if (value === undefined) {
       tier = 'l2';
