@@ -35,7 +35,7 @@ describe('createTieredCache options', () => {
   });
 });
 
-describeWith('redis-server')('tiered cache faults, on a private redis-server', () => {
+describeWith('redis-server')('tiered caches sharing a private redis-server: invalidation, link cuts, outages', () => {
   let server: RedisServer;
   let admin: Redis;
   const caches: TieredCache[] = [];
@@ -75,6 +75,44 @@ describeWith('redis-server')('tiered cache faults, on a private redis-server', (
     await a.delete('k');
     await sleep(200);
     expect(await b.get('k')).toBeUndefined();
+  });
+
+  it("tag invalidations, pattern clears, batches and clear in one cache drop the other's copies; a tenant's change drops only that tenant's", async () => {
+    prefix = uniquePrefix('tier-kinds');
+    const [a, b] = [await open(30), await open(30)];
+    const acme = { tenantId: 'acme' };
+    await a.set('doc:1', 'd1', { tags: ['doc'] });
+    await a.setMany({ 'user:1': 'u1', 'user:2': 'u2', x: 'x1' });
+    await a.set('x', 'acme-x', acme);
+    await sleep(50);
+    const read = async () => [await b.get('doc:1'), await b.get('user:1'), await b.get('user:2'), await b.get('x'), await b.get('x', acme)];
+    expect(await read()).toEqual(['d1', 'u1', 'u2', 'x1', 'acme-x']);
+    const copies = (await b.stats()).l2Hits;
+    expect(await read()).toEqual(['d1', 'u1', 'u2', 'x1', 'acme-x']);
+    expect((await b.stats()).l2Hits).toBe(copies);
+    await a.invalidateTags(['doc']);
+    await a.clearPattern('user:*');
+    await a.setMany({ x: 'x2' }, acme);
+    await sleep(200);
+    expect(await read()).toEqual([undefined, undefined, undefined, 'x1', 'x2']);
+    await a.clear();
+    await sleep(200);
+    expect(await read()).toEqual([undefined, undefined, undefined, undefined, undefined]);
+  });
+
+  it("a memory copy never outlives its Redis entry's TTL", async () => {
+    prefix = uniquePrefix('tier-ttl');
+    const [a, b] = [await open(30), await open(30)];
+    admin = new Redis(server.url);
+    await a.set('k', 'v', { ttl: 0.5 });
+    await sleep(50);
+    expect(await b.get('k')).toBe('v');
+    expect(await b.get('k')).toBe('v');
+    expect((await b.stats()).l1Hits).toBe(1);
+    // The moment the server has dropped it, the copy is gone too.
+    await until(async () => (await admin.pttl(`${prefix}:g:k`)) === -2, 'the entry to expire on the server', 2000);
+    expect(await b.get('k')).toBeUndefined();
+    expect((await b.stats()).l1Hits).toBe(1);
   });
 
   it('a link cut (CLIENT KILL TYPE pubsub) that stays down: the memory tier serves a copy only within l1Ttl, resubscribes by itself and is emptied once back', { timeout: 30_000 }, async () => {
