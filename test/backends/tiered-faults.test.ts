@@ -100,6 +100,27 @@ describeWith('redis-server')('tiered caches sharing a private redis-server: inva
     expect(await read()).toEqual([undefined, undefined, undefined, undefined, undefined]);
   });
 
+  it('an invalidation names keys, a pattern or tags and the tenant, never a value', async () => {
+    prefix = uniquePrefix('tier-wire');
+    const a = await open(30);
+    admin = new Redis(server.url);
+    const heard: string[] = [];
+    admin.on('message', (_channel: string, message: string) => void heard.push(message));
+    await admin.subscribe(`${prefix}:~tier`);
+    await a.set('k', 'SECRET-VALUE', { tenantId: 'acme' });
+    await a.setMany({ k2: 'SECRET-2' });
+    await a.clearPattern('k*');
+    await a.invalidateTags(['doc']);
+    await until(() => heard.length === 4, 'four invalidations');
+    expect(heard.join('\n')).not.toContain('SECRET');
+    expect(heard.map((m) => JSON.parse(m) as Record<string, unknown>).map(({ o, ...rest }) => [typeof o, rest])).toEqual([
+      ['string', { k: ['k'], n: 'acme' }],
+      ['string', { k: ['k2'] }],
+      ['string', { p: 'k*' }],
+      ['string', { g: ['doc'] }],
+    ]);
+  });
+
   it("a memory copy never outlives its Redis entry's TTL", async () => {
     prefix = uniquePrefix('tier-ttl');
     const [a, b] = [await open(30), await open(30)];
