@@ -118,7 +118,7 @@ export async function createTieredCache(options: TieredCacheOptions): Promise<Ti
   try {
     await cache.subscribe();
   } catch (error) {
-    await cache.unsubscribe();
+    cache.abandon();
     throw error instanceof CacheError ? error : new DragonflyConnectionError(`${WHERE}: could not subscribe to the invalidation channel: ${(error as Error).message}`, 'connection', { cause: error });
   }
   return cache;
@@ -194,8 +194,9 @@ class TieredCacheImpl implements TieredCache {
     }
   }
 
-  async unsubscribe(): Promise<void> {
-    this.subscribed = false;
+  /** Drops the subscriber connection of a cache that could not subscribe (its tiers stay the caller's). */
+  abandon(): void {
+    this.closed = true;
     this.subscriber.disconnect();
   }
 

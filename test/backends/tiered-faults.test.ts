@@ -66,9 +66,13 @@ describeWith('redis-server')('tiered caches sharing a private redis-server: inva
     await a.set('k', 'v1');
     // A read in flight when an invalidation arrives is answered but not copied: let it arrive first.
     await sleep(50);
+    const tiers: unknown[] = [];
+    b.on('hit', (e) => void tiers.push(e.tier));
     expect(await b.get('k')).toBe('v1');
     expect(await b.get('k')).toBe('v1');
     expect(await b.stats()).toMatchObject({ l1Hits: 1, l2Hits: 1, hits: 2, misses: 0 });
+    await sleep(10);
+    expect(tiers).toEqual(['l2', 'l1']);
     await a.set('k', 'v2');
     await sleep(200);
     expect(await b.get('k')).toBe('v2');
