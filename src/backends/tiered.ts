@@ -80,6 +80,9 @@ const BREAKER_FAILURES = 3;
 const BREAKER_OPEN_MS = 1000;
 // Keys per invalidation message: a setMany of many keys publishes several.
 const KEYS_PER_MESSAGE = 1000;
+// Keys changed while reads are in flight, remembered one by one up to this many; past it
+// every read in flight is treated as changed (a miss to copy, never a stale copy).
+const MAX_CHANGED_KEYS = 10_000;
 
 /** An invalidation as published: who sent it, the tenant, and keys, a pattern, tags or everything; never values. */
 interface Invalidation {
@@ -148,9 +151,15 @@ class TieredCacheImpl implements TieredCache {
     staleHit: (tenantId: string | undefined) => this.own.add(scopeOf(tenantId), 'staleHits'),
     unstorable: (tenantId: string | undefined) => this.own.add(scopeOf(tenantId), 'errors'),
   };
-  // Moves on every write here and every invalidation received: a Redis read that was in
-  // flight meanwhile may hold what was just replaced, so it is answered but not copied.
+  // Moves on every change made here and every invalidation received. A Redis read that was
+  // in flight while its key changed may hold what was just replaced: it is answered but not
+  // copied. Per key (`changedAt`, kept only while reads are in flight), so a busy fleet's
+  // stream of invalidations of other keys does not stop every copy; `broadAt` for what
+  // may touch any key (patterns, tags, clears, a lost link).
   private epoch = 0;
+  private broadAt = 0;
+  private readonly changedAt = new Map<string, number>();
+  private reading = 0;
   private subscribed = false;
   private lostAt: number | undefined;
   private losses = 0;
@@ -205,11 +214,34 @@ class TieredCacheImpl implements TieredCache {
     this.subscribed = false;
     this.lostAt = Date.now();
     this.losses++;
-    this.epoch++;
+    this.changedAll();
+  }
+
+  /** A change of `keys` of `tenantId`'s scope (`undefined`: any key may have changed). */
+  private changed(tenantId: string | undefined, keys: readonly string[] | undefined): void {
+    if (keys === undefined || keys.length > MAX_CHANGED_KEYS) return this.changedAll();
+    const at = ++this.epoch;
+    // No read in flight: none can hold an older value.
+    if (this.reading === 0) return;
+    if (this.changedAt.size + keys.length > MAX_CHANGED_KEYS) return this.changedAll();
+    const scope = scopeOf(tenantId);
+    for (const key of keys) this.changedAt.set(scope + key, at);
+  }
+
+  private changedAll(): void {
+    this.broadAt = ++this.epoch;
+    this.changedAt.clear();
+  }
+
+  /** Whether nothing changed `key` since `since` (an `epoch`). */
+  private unchangedSince(since: number, tenantId: string | undefined, key: string): boolean {
+    if (this.broadAt > since) return false;
+    const at = this.changedAt.get(scopeOf(tenantId) + key);
+    return at === undefined || at <= since;
   }
 
   private async dropL1(): Promise<void> {
-    this.epoch++;
+    this.changedAll();
     this.drops++;
     await this.l1.clear().catch(() => {});
   }
@@ -222,9 +254,17 @@ class TieredCacheImpl implements TieredCache {
       return;
     }
     if (inv === null || typeof inv !== 'object' || inv.o === this.id) return;
-    this.epoch++;
     this.received++;
-    const scope = scoped(typeof inv.n === 'string' ? inv.n : undefined);
+    const tenantId = typeof inv.n === 'string' ? inv.n : undefined;
+    const keys = Array.isArray(inv.k) && inv.p === undefined && inv.g === undefined && inv.c === undefined ? inv.k.filter((k) => typeof k === 'string') : undefined;
+    try {
+      this.changed(tenantId, keys);
+    } catch {
+      // A tenant id no cache would send: drop nothing, trust nothing in flight.
+      this.changedAll();
+      return;
+    }
+    const scope = scoped(tenantId);
     // The memory tier's own calls: synchronous inside, so the copy is gone before the next read.
     const ignore = () => {};
     if (inv.c === 1) void this.l1.clear().catch(ignore);
@@ -336,8 +376,8 @@ class TieredCacheImpl implements TieredCache {
   }
 
   /** Copies what Redis answered into the memory tier, unless something changed while it was read. */
-  private async fill(key: string, tenantId: string | undefined, read: TierRead, epoch: number, sent: number): Promise<void> {
-    if (read.stale || epoch !== this.epoch || this.closed) return;
+  private async fill(key: string, tenantId: string | undefined, read: TierRead, since: number, sent: number): Promise<void> {
+    if (read.stale || this.closed || !this.unchangedSince(since, tenantId, key)) return;
     // The server counted the life left when it answered: the time since the request is taken off, so the copy ends first.
     const life = Math.min(read.lifeMs ?? Infinity, this.l1TtlMs) - (performance.now() - sent);
     if (life < 1) return;
@@ -351,11 +391,16 @@ class TieredCacheImpl implements TieredCache {
   }
 
   private async fromL2(key: string, tenantId: string | undefined, stale: boolean): Promise<TierRead | undefined> {
-    const epoch = this.epoch;
+    const since = this.epoch;
     const sent = performance.now();
-    const read = await this.toL2(tenantId, () => this.backend.readForTier(key, tenantId, stale));
-    if (read !== undefined) await this.fill(key, tenantId, read, epoch, sent);
-    return read;
+    this.reading++;
+    try {
+      const read = await this.toL2(tenantId, () => this.backend.readForTier(key, tenantId, stale));
+      if (read !== undefined) await this.fill(key, tenantId, read, since, sent);
+      return read;
+    } finally {
+      if (--this.reading === 0) this.changedAt.clear();
+    }
   }
 
   async get<T>(key: string, options?: ScopeOptions): Promise<T | undefined> {
@@ -398,7 +443,7 @@ class TieredCacheImpl implements TieredCache {
     const list = keysOf(keys);
     checkScopeOptions('getMany', options);
     const tenantId = options?.tenantId;
-    const started = this.events.listening ? performance.now() : 0;
+    const started = this.events.listening ? performance.now() : undefined;
     const found = await this.l1.getMany<T>(list, options);
     const missing = list.filter((key) => !found.has(key));
     if (missing.length > 0) {
@@ -422,34 +467,47 @@ class TieredCacheImpl implements TieredCache {
   }
 
   /**
-   * A change: on the Redis tier, then the memory copies here are dropped and
-   * the invalidation published, in that order, before it resolves. A Redis
-   * read in flight meanwhile is not copied (see `epoch`).
+   * A change of `keys` (`undefined`: a pattern, tags, everything): on the
+   * Redis tier, then the memory copies here are dropped (`drop`) and the
+   * invalidations `published` for its result are sent, in that order, before
+   * it resolves. A Redis read of those keys in flight meanwhile is not copied
+   * (see `epoch`).
    */
-  private async change<R>(operation: string, tenantId: string | undefined, call: () => Promise<R>, local: () => Promise<unknown>, what: Omit<Invalidation, 'o' | 'n'> | undefined): Promise<R> {
+  private async change<R>(
+    operation: string,
+    tenantId: string | undefined,
+    keys: readonly string[] | undefined,
+    call: () => Promise<R>,
+    drop: () => Promise<unknown>,
+    published: (result: R) => Omit<Invalidation, 'o' | 'n'>[],
+  ): Promise<R> {
     if (this.closed) throw new CacheError('the cache is closed', 'closed');
-    this.epoch++;
+    this.changed(tenantId, keys);
     let result: R;
     try {
       result = await this.toL2(tenantId, call);
     } catch (error) {
       // The write may have landed before the link failed: no copy here may outlive it.
       if (isOutage(error)) {
-        this.epoch++;
-        await local().catch(() => {});
+        this.changed(tenantId, keys);
+        await drop().catch(() => {});
       }
       throw this.failed(error, operation, tenantId);
     }
-    this.epoch++;
-    await local().catch(() => {});
-    if (what !== undefined) {
-      try {
-        await this.publish(tenantId, what);
-      } catch (error) {
-        throw this.failed(error, operation, tenantId);
-      }
+    this.changed(tenantId, keys);
+    await drop().catch(() => {});
+    try {
+      for (const what of published(result)) await this.publish(tenantId, what);
+    } catch (error) {
+      throw this.failed(error, operation, tenantId);
     }
     return result;
+  }
+
+  /** Drops this process's copies of `keys`. */
+  private async dropKeys(keys: readonly string[], tenantId: string | undefined): Promise<void> {
+    const scope = scoped(tenantId);
+    for (const key of keys) await this.l1.delete(key, scope);
   }
 
   async set(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
@@ -457,7 +515,8 @@ class TieredCacheImpl implements TieredCache {
     checkSetOptions('set', options);
     const tenantId = options?.tenantId;
     const started = this.events.listening ? performance.now() : undefined;
-    const stored = await this.change('set', tenantId, () => this.l2.set(key, value, options), () => this.l1.delete(key, scoped(tenantId)), { k: [key] });
+    const keys = [key];
+    const stored = await this.change('set', tenantId, keys, () => this.l2.set(key, value, options), () => this.dropKeys(keys, tenantId), () => [{ k: keys }]);
     if (stored && this.events.listening) this.emit('set', 'set', key, 1, tenantId, started);
     return stored;
   }
@@ -465,7 +524,8 @@ class TieredCacheImpl implements TieredCache {
   async writeEntry(key: string, value: unknown, options?: EntryOptions): Promise<boolean> {
     checkKey(key);
     const tenantId = options?.tenantId;
-    return this.change('writeEntry', tenantId, () => this.l2.writeEntry(key, value, options), () => this.l1.delete(key, scoped(tenantId)), { k: [key] });
+    const keys = [key];
+    return this.change('writeEntry', tenantId, keys, () => this.l2.writeEntry(key, value, options), () => this.dropKeys(keys, tenantId), () => [{ k: keys }]);
   }
 
   async add(key: string, value: unknown, options?: SetOptions): Promise<boolean> {
@@ -473,15 +533,9 @@ class TieredCacheImpl implements TieredCache {
     checkSetOptions('add', options);
     const tenantId = options?.tenantId;
     const started = this.events.listening ? performance.now() : undefined;
-    let stored = false;
-    await this.change(
-      'add',
-      tenantId,
-      async () => (stored = await this.l2.add(key, value, options)),
-      () => this.l1.delete(key, scoped(tenantId)),
-      // Nothing live was there, so no process holds a copy to drop; a refusal changed nothing either.
-      undefined,
-    );
+    const keys = [key];
+    // Nothing live was there, so no process holds a copy to drop; a refusal changed nothing either.
+    const stored = await this.change('add', tenantId, keys, () => this.l2.add(key, value, options), () => this.dropKeys(keys, tenantId), () => []);
     if (stored && this.events.listening) this.emit('set', 'add', key, 1, tenantId, started);
     return stored;
   }
@@ -492,26 +546,11 @@ class TieredCacheImpl implements TieredCache {
     const tenantId = options?.tenantId;
     const started = this.events.listening ? performance.now() : undefined;
     const keys = [...new Set(pairs.map(([key]) => key))];
-    const stored = await this.change(
-      'setMany',
-      tenantId,
-      () => this.l2.setMany(pairs, options),
-      async () => {
-        for (const key of keys) await this.l1.delete(key, scoped(tenantId));
-      },
-      undefined,
-    );
-    for (let i = 0; i < keys.length; i += KEYS_PER_MESSAGE) await this.publishChange('setMany', tenantId, { k: keys.slice(i, i + KEYS_PER_MESSAGE) });
+    const messages: Omit<Invalidation, 'o' | 'n'>[] = [];
+    for (let i = 0; i < keys.length; i += KEYS_PER_MESSAGE) messages.push({ k: keys.slice(i, i + KEYS_PER_MESSAGE) });
+    const stored = await this.change('setMany', tenantId, keys, () => this.l2.setMany(pairs, options), () => this.dropKeys(keys, tenantId), () => messages);
     if (stored > 0 && this.events.listening) this.emit('set', 'setMany', undefined, stored, tenantId, started);
     return stored;
-  }
-
-  private async publishChange(operation: string, tenantId: string | undefined, what: Omit<Invalidation, 'o' | 'n'>): Promise<void> {
-    try {
-      await this.publish(tenantId, what);
-    } catch (error) {
-      throw this.failed(error, operation, tenantId);
-    }
   }
 
   async delete(key: string, options?: ScopeOptions): Promise<boolean> {
@@ -519,7 +558,8 @@ class TieredCacheImpl implements TieredCache {
     checkScopeOptions('delete', options);
     const tenantId = options?.tenantId;
     const started = this.events.listening ? performance.now() : undefined;
-    const removed = await this.change('delete', tenantId, () => this.l2.delete(key, options), () => this.l1.delete(key, options), { k: [key] });
+    const keys = [key];
+    const removed = await this.change('delete', tenantId, keys, () => this.l2.delete(key, options), () => this.dropKeys(keys, tenantId), () => [{ k: keys }]);
     if (removed && this.events.listening) this.emit('delete', 'delete', key, 1, tenantId, started);
     return removed;
   }
@@ -529,15 +569,8 @@ class TieredCacheImpl implements TieredCache {
     checkScopeOptions('deleteIfEquals', options);
     const tenantId = options?.tenantId;
     const started = this.events.listening ? performance.now() : undefined;
-    let removed = false;
-    await this.change(
-      'deleteIfEquals',
-      tenantId,
-      async () => (removed = await this.l2.deleteIfEquals(key, expected, options)),
-      async () => removed && (await this.l1.delete(key, options)),
-      undefined,
-    );
-    if (removed) await this.publishChange('deleteIfEquals', tenantId, { k: [key] });
+    const keys = [key];
+    const removed = await this.change('deleteIfEquals', tenantId, keys, () => this.l2.deleteIfEquals(key, expected, options), () => this.dropKeys(keys, tenantId), (done) => (done ? [{ k: keys }] : []));
     if (removed && this.events.listening) this.emit('delete', 'deleteIfEquals', key, 1, tenantId, started);
     return removed;
   }
@@ -548,7 +581,7 @@ class TieredCacheImpl implements TieredCache {
     const tenantId = options?.tenantId;
     const started = this.events.listening ? performance.now() : undefined;
     scopeOf(tenantId);
-    const removed = await this.change('clearPattern', tenantId, () => this.l2.clearPattern(pattern, options), () => this.l1.clearPattern(pattern, options), { p: pattern });
+    const removed = await this.change('clearPattern', tenantId, undefined, () => this.l2.clearPattern(pattern, options), () => this.l1.clearPattern(pattern, options), () => [{ p: pattern }]);
     if (removed > 0 && this.events.listening) this.emit('delete', 'clearPattern', undefined, removed, tenantId, started);
     return removed;
   }
@@ -559,7 +592,7 @@ class TieredCacheImpl implements TieredCache {
     const tenantId = options?.tenantId;
     scopeOf(tenantId);
     if (list === undefined) return;
-    await this.change('invalidateTags', tenantId, () => this.l2.invalidateTags(list, options), () => this.l1.invalidateTags(list, options), { g: list });
+    await this.change('invalidateTags', tenantId, undefined, () => this.l2.invalidateTags(list, options), () => this.l1.invalidateTags(list, options), () => [{ g: list }]);
   }
 
   /** The Redis tier's keys: the memory tier holds copies of some of them only. */
@@ -602,7 +635,7 @@ class TieredCacheImpl implements TieredCache {
   }
 
   async clear(): Promise<void> {
-    await this.change('clear', undefined, () => this.l2.clear(), () => this.l1.clear(), { c: 1 });
+    await this.change('clear', undefined, undefined, () => this.l2.clear(), () => this.l1.clear(), () => [{ c: 1 }]);
   }
 
   async close(): Promise<void> {

@@ -125,6 +125,28 @@ describeWith('redis-server')('tiered caches sharing a private redis-server: inva
     ]);
   });
 
+  it("a stream of other keys' invalidations does not stop a hot key from being copied", async () => {
+    prefix = uniquePrefix('tier-busy');
+    const [a, b] = [await open(30), await open(30)];
+    const hot = Array.from({ length: 50 }, (_, i) => `hot:${i}`);
+    await a.setMany(hot.map((key) => [key, key] as const));
+    await sleep(50);
+    let writing = true;
+    const writers = Array.from({ length: 16 }, async (_, w) => {
+      for (let i = 0; writing; i++) await a.set(`other:${w}:${i % 50}`, i);
+    });
+    await sleep(50);
+    // Each hot key read twice: the first read copies it (invalidations of other keys arrive meanwhile), the second hits memory.
+    for (const key of hot) {
+      expect(await b.get(key)).toBe(key);
+      expect(await b.get(key)).toBe(key);
+    }
+    writing = false;
+    await Promise.all(writers);
+    expect(b.link().received).toBeGreaterThan(100);
+    expect((await b.stats()).l1Hits).toBeGreaterThanOrEqual(45);
+  });
+
   it("a memory copy never outlives its Redis entry's TTL", async () => {
     prefix = uniquePrefix('tier-ttl');
     const [a, b] = [await open(30), await open(30)];
