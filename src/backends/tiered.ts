@@ -161,7 +161,8 @@ class TieredCacheImpl implements TieredCache {
   private readonly changedAt = new Map<string, number>();
   private reading = 0;
   private subscribed = false;
-  private lostAt: number | undefined;
+  // Set when the subscription dropped, until it is back (and the memory tier emptied).
+  private unlinked = false;
   private losses = 0;
   private drops = 0;
   private received = 0;
@@ -187,7 +188,7 @@ class TieredCacheImpl implements TieredCache {
     subscriber.on('message', (_channel: string, message: string) => this.onMessage(message));
     subscriber.on('close', () => this.lost());
     subscriber.on('ready', () => {
-      if (this.lostAt !== undefined && !this.closed) this.subscribe().catch(() => this.subscriber.disconnect(true));
+      if (this.unlinked && !this.closed) this.subscribe().catch(() => this.subscriber.disconnect(true));
     });
   }
 
@@ -197,8 +198,8 @@ class TieredCacheImpl implements TieredCache {
     await this.subscriber.subscribe(this.backend.tierChannel);
     if (this.closed) return;
     this.subscribed = true;
-    if (this.lostAt !== undefined) {
-      this.lostAt = undefined;
+    if (this.unlinked) {
+      this.unlinked = false;
       await this.dropL1();
     }
   }
@@ -210,9 +211,9 @@ class TieredCacheImpl implements TieredCache {
   }
 
   private lost(): void {
-    if (this.closed || this.lostAt !== undefined) return;
+    if (this.closed || this.unlinked) return;
     this.subscribed = false;
-    this.lostAt = Date.now();
+    this.unlinked = true;
     this.losses++;
     this.changedAll();
   }
