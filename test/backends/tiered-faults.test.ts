@@ -6,6 +6,7 @@ import { createMemoryCache } from '../../src/backends/memory.js';
 import { createTieredCache, type TieredCache } from '../../src/backends/tiered.js';
 import { CacheError } from '../../src/core/errors.js';
 import { uniquePrefix } from '../helpers/redis.js';
+import { startRedisCluster } from '../helpers/redis-cluster.js';
 import { RedisServer, stopRedisServersAfterAll } from '../helpers/redis-server.js';
 import { describeWith } from '../helpers/skips.js';
 import { expectCacheError } from './behaviour-suite.js';
@@ -254,3 +255,20 @@ describeWith('redis-server')('tiered caches sharing a private redis-server: inva
 async function admin_set(server: RedisServer, key: string, value: string): Promise<void> {
   await server.command('SET', key, value);
 }
+
+describeWith('redis-server')('createTieredCache on a Redis Cluster', () => {
+  it('refuses a Dragonfly cache on a Cluster as l2 (validation), leaving it open', { timeout: 60_000 }, async () => {
+    const cluster = await startRedisCluster();
+    const client = cluster.client();
+    try {
+      const l2 = await createDragonflyCache({ client, keyPrefix: uniquePrefix('tier-cluster') });
+      const error = await expectCacheError(() => createTieredCache({ l1: createMemoryCache(), l2 }), 'validation');
+      expect(error.message).toContain('Cluster');
+      expect(await l2.set('k', 1)).toBe(true);
+      await l2.close();
+    } finally {
+      client.disconnect();
+      cluster.stop();
+    }
+  });
+});
