@@ -1,5 +1,5 @@
 /**
- * The caching core (memory, Dragonfly/Redis and fallback caches behind one `Cache` contract, events, stats) and the LLM middleware (`requestKey`, `withCache`, `cachedRag`, `@Cached`, `memoizeTask`).
+ * The caching core (memory, Dragonfly/Redis, fallback and tiered caches behind one `Cache` contract, events, stats) and the LLM middleware (`requestKey`, `withCache`, `cachedRag`, `@Cached`, `memoizeTask`).
  *
  * @packageDocumentation
  * @module cachekit
@@ -25,6 +25,7 @@ export {
 export { createMemoryCache, type MemoryCacheOptions } from './backends/memory.js';
 export { createDragonflyCache, type ClusterNodeAddress, type DragonflyCacheOptions } from './backends/dragonfly.js';
 export { createFallbackCache, type CircuitState, type CircuitStats, type FallbackCache, type FallbackCacheOptions } from './backends/fallback.js';
+export { createTieredCache, type TieredCache, type TieredCacheOptions, type TieredCacheStats, type TierLinkStats } from './backends/tiered.js';
 export { requestKey, REQUEST_KEY_VERSION, type RequestKeyOptions } from './llm/request-key.js';
 export { explainKey, type KeyExplanation } from './llm/explain-key.js';
 export { withCacheControl, type CacheControl } from './llm/cache-control.js';

@@ -129,8 +129,15 @@ if ttl ~= -1 then
 end
 return now`;
 
+// A tiered cache's read: the entry and its life left, in one round trip and one atomic step.
+// -3 marks data of another type under the key (a miss counted in errors, as `get` does).
+const READ_LIFE = `local v = redis.pcall('GET', KEYS[1])
+if type(v) == 'table' then return {false, -3} end
+return {v, redis.call('PTTL', KEYS[1])}`;
+
 type Client = Redis | Cluster;
 type ScriptClient = Client & {
+  ckReadLife(key: string): Promise<[string | null, number]>;
   ckSetManyPx(...args: (string | number)[]): Promise<number>;
   ckDeleteIfEquals(key: string, expected: string, encoded: string): Promise<number>;
   ckTagTouch(record: string, lifeMs: number): Promise<number>;
@@ -550,6 +557,7 @@ class DragonflyCache implements Cache {
     client.defineCommand('ckDeleteIfEquals', { numberOfKeys: 1, lua: DELETE_IF_EQUALS });
     client.defineCommand('ckTagTouch', { numberOfKeys: 1, lua: TAG_TOUCH });
     client.defineCommand('ckTagInvalidate', { numberOfKeys: 1, lua: TAG_INVALIDATE });
+    client.defineCommand('ckReadLife', { numberOfKeys: 1, lua: READ_LIFE });
     this.client = client as ScriptClient;
     this.unwatch = this.watchConnection(client, where);
     this.events.onChange = () => this.pollServer();
@@ -1103,6 +1111,73 @@ class DragonflyCache implements Cache {
     }
   }
 
+  /**
+   * `get` (`stale: false`) or `readEntry` (`stale: true`) for a tiered cache's
+   * memory tier, counted alike, with what a copy of the entry may keep: its
+   * fresh life left and its tags. No event: the tiered cache emits its own.
+   */
+  async readForTier(key: string, tenantId: string | undefined, stale: boolean): Promise<TierRead | undefined> {
+    this.open();
+    const scope = scopeOf(tenantId);
+    const op = stale ? 'readEntry' : 'get';
+    let stored: string | null;
+    let life: number;
+    try {
+      [stored, life] = await this.deadlines.bound(this.client.ckReadLife(this.ns + scope + key));
+    } catch (error) {
+      throw this.fail(scope, error, op);
+    }
+    if (life === -3) {
+      this.counters.add(scope, 'errors');
+      stored = null;
+    }
+    const found = this.unwrap(scope, stored);
+    let read: TierRead | undefined;
+    if (found instanceof StoredMeta) {
+      let valid: boolean;
+      try {
+        valid = found.tags === undefined || (await this.tagsValid(scope, found));
+      } catch (error) {
+        throw this.fail(scope, error, op);
+      }
+      if (valid) {
+        const now = this.now();
+        const past = found.freshUntil !== undefined && now >= found.freshUntil;
+        if (!past || stale) {
+          const fresh = found.freshUntil === undefined ? life : found.freshUntil - now;
+          read = { value: found.value, stale: past, lifeMs: life < 0 ? undefined : Math.min(fresh, life), tags: found.tags, startedAt: found.startedAt - this.clock.offsetMs };
+        }
+      }
+    } else if (found !== undefined) {
+      read = { value: found, stale: false, lifeMs: life < 0 ? undefined : life, tags: undefined, startedAt: 0 };
+    }
+    if (read === undefined || read.stale) this.counters.miss(scope);
+    else this.counters.hit(scope);
+    return read;
+  }
+
+  /** Publishes `message` on the tiered caches' channel of this key prefix. */
+  async publishForTier(message: string): Promise<void> {
+    this.open();
+    try {
+      await this.deadlines.bound(this.client.publish(this.tierChannel, message));
+    } catch (error) {
+      throw toCacheError(error, 'publishing an invalidation failed');
+    }
+  }
+
+  /** The channel tiered caches of this key prefix tell each other what changed on. */
+  get tierChannel(): string {
+    return `${this.ns}~tier`;
+  }
+
+  /** A new connection to the same server, for SUBSCRIBE; `undefined` on a cluster. */
+  tierSubscriber(): Redis | undefined {
+    if (this.isCluster()) return undefined;
+    // Resubscribed by the tiered cache itself, so it knows when the link is whole again.
+    return (this.client as Redis).duplicate({ autoResubscribe: false, lazyConnect: true });
+  }
+
   private isCluster(): boolean {
     return this.client instanceof Cluster;
   }
@@ -1302,6 +1377,26 @@ function wilsonHalfWidth(share: number, n: number): number {
 }
 
 /** The tenant id of a scope (`g:` untenanted, `t:<encoded tenant>:`). */
+/** What `readForTier` found. */
+export interface TierRead {
+  value: unknown;
+  /** Past its ttl, kept by its grace (only when asked for `readEntry`). */
+  stale: boolean;
+  /** Milliseconds before it stops being fresh, as the server counted them; `undefined`: never. */
+  lifeMs: number | undefined;
+  tags: readonly string[] | undefined;
+  /** When its computation started, on this process's clock (0 for a plain entry). */
+  startedAt: number;
+}
+
+/** The Redis tier a tiered cache drives: a Dragonfly cache's operations for it, `undefined` for any other cache. */
+export type TierBackend = Pick<DragonflyCache, 'readForTier' | 'publishForTier' | 'tierChannel' | 'tierSubscriber'>;
+
+/** The Redis tier behind `cache` when it is a Dragonfly cache (for `createTieredCache`). */
+export function tierBackendOf(cache: unknown): TierBackend | undefined {
+  return cache instanceof DragonflyCache ? cache : undefined;
+}
+
 function tenantOfScope(scope: string): string | undefined {
   return scope.length <= 2 ? undefined : decodeURIComponent(scope.slice(2, -1));
 }

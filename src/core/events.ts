@@ -20,7 +20,8 @@ export const CACHE_EVENT_TYPES = ['hit', 'miss', 'set', 'delete', 'evict', 'expi
  * - `stale`: an expired entry was served (defined for grace, which serves it;
  *   nothing emits it yet).
  * - `breaker-open` / `breaker-close`: a fallback cache's circuit opened (calls
- *   go to the fallback) / closed again (the primary answers).
+ *   go to the fallback) / closed again (the primary answers); a tiered cache's
+ *   breaker in front of its Redis tier opened (calls fail fast) / closed.
  * - `reconnect`: a Dragonfly connection came back after it was lost;
  *   `durationMs` is how long it was down.
  */
@@ -30,7 +31,7 @@ export type CacheEventType = (typeof CACHE_EVENT_TYPES)[number];
 export interface CacheEvent<E extends CacheEventType = CacheEventType> {
   /** Which event this is (see `CacheEventType`). */
   type: E;
-  /** Who emitted it: a cache's `kind` (`'memory'`, `'dragonfly'`, `'fallback'`, ...) or `'llm'` for a wrapper. */
+  /** Who emitted it: a cache's `kind` (`'memory'`, `'dragonfly'`, `'fallback'`, `'tiered'`) or `'llm'` for a wrapper. */
   source: string;
   /**
    * What was running: a cache method (`'get'`, `'getMany'`, `'set'`, ...),
@@ -48,7 +49,7 @@ export interface CacheEvent<E extends CacheEventType = CacheEventType> {
   durationMs?: number;
   /** The failure (`error` events): a `CacheError`. */
   error?: unknown;
-  /** Which cache of a composite answered: `'primary'` or `'fallback'` (fallback cache). */
+  /** Which cache of a composite answered: `'primary'` or `'fallback'` (fallback cache), `'l1'` or `'l2'` (tiered cache). */
   tier?: string;
   /** A wrapper's namespace (`withCache`, `cachedRag`, ...: the one its keys are made in). */
   namespace?: string;
