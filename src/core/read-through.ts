@@ -1,3 +1,4 @@
+import { locksOf, sharedFlight, type Lease, type SharedFlight } from './shared-flight.js';
 import { SingleFlight, type Copies, type Held, type Hold } from './single-flight.js';
 import type { Cache, CacheEntry, EntryOptions } from './types.js';
 
@@ -88,6 +89,8 @@ export interface ReadCall<T> {
   /** `false` neither joins nor is joined (the caller's own abort signal ends its call). */
   share: boolean;
   freshness: Freshness | undefined;
+  /** One upstream call across processes (see src/core/shared-flight.ts); `undefined`: per process. */
+  shared: SharedFlight | undefined;
   upstream: () => T | Promise<T>;
 }
 
@@ -96,6 +99,8 @@ export interface ReadHooks<T, C extends ReadCall<T>> {
   /** The caller's answer from a stored value, counted as served; `undefined` when it cannot answer (a miss). */
   served(call: C, stored: unknown, how: Served): T | undefined;
   missed(call: C): void;
+  /** The caller's answer from a value another process's flight stored while this call waited (counted like a join); `undefined`: unusable. */
+  waited(call: C, stored: unknown): T | undefined;
   /** A caller joined a running call (`held` undefined) or an answer still held for its write. */
   joined(call: C, held: Held | undefined): void;
   /** Upstream answered (before it is stored or handed out). */
@@ -274,7 +279,7 @@ function produce<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C
     const joined = site.flights.join<T>(call.tenantId, call.key, !call.read);
     if (joined) return joined.answer;
   }
-  const work = async (hold?: Hold<T>): Promise<T> => {
+  const fresh = async (lease: Lease | undefined): Promise<{ answer: T; held: Held | undefined }> => {
     const started = performance.now();
     const startedAt = Date.now();
     let answer: T;
@@ -286,16 +291,48 @@ function produce<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C
     }
     site.backoff.succeeded(call.tenantId, call.key);
     hooks.answered(call, answer);
-    const held = store(site, hooks, call, answer, performance.now() - started, startedAt);
-    if (held && hold) hold(answer, held);
-    return answer;
+    return { answer, held: store(site, hooks, call, answer, performance.now() - started, startedAt, lease) };
+  };
+  const work = async (hold?: Hold<T>): Promise<T> => {
+    // A refresh asks for upstream's answer itself: it never waits on another process's lock.
+    const locks = call.shared !== undefined && call.share && call.read ? locksOf(site.cache) : undefined;
+    const produced = async (lease: Lease | undefined) => {
+      const { answer, held } = await fresh(lease);
+      if (held && hold) hold(answer, held);
+      return { answer, write: held?.write };
+    };
+    if (locks === undefined) return (await produced(undefined)).answer;
+    return sharedFlight(locks, call.shared as SharedFlight, {
+      key: call.key,
+      tenantId: call.tenantId,
+      read: () => readStored(site, hooks, call),
+      produce: produced,
+      failed: (error) => {
+        try {
+          hooks.failed(call, error);
+        } catch {
+          // The flight fails open whatever the error: the caller's answer is upstream's.
+        }
+      },
+    });
   };
   if (!call.share) return work();
   return site.flights.run(call.tenantId, call.key, work, hooks.copies(call));
 }
 
+/** What another process's flight stored for this call, as its answer; `undefined` when nothing fresh and usable is there. */
+async function readStored<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>, call: C): Promise<T | undefined> {
+  const scope = call.tenantId === undefined ? undefined : { tenantId: call.tenantId };
+  if (call.freshness === undefined) {
+    const found = await site.cache.get(call.key, scope);
+    return found === undefined ? undefined : hooks.waited(call, found);
+  }
+  const entry = await site.cache.readEntry(call.key, scope);
+  return entry === undefined || entry.stale ? undefined : hooks.waited(call, entry.value);
+}
+
 /** Stores a fresh answer in the background (see `backgroundWrite`); the write and what was stored, or `undefined`. */
-function store<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>, call: C, answer: T, durationMs: number, startedAt: number): Held | undefined {
+function store<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>, call: C, answer: T, durationMs: number, startedAt: number, lease: Lease | undefined): Held | undefined {
   if (!call.store) return undefined;
   const value = hooks.entry(call, answer, durationMs);
   if (value === undefined) return undefined;
@@ -313,7 +350,12 @@ function store<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>,
   const write = backgroundWrite(
     site.cache,
     { writeFailed: (error) => hooks.writeFailed(call, error), dropped: () => hooks.dropped(call), stored: () => hooks.written?.(call) },
-    (cache) => (plain ? cache.set(call.key, value, options) : cache.writeEntry(call.key, value, options)),
+    (cache) =>
+      lease !== undefined
+        ? lease.commit(plain ? 'set' : 'writeEntry', call.key, value, options)
+        : plain
+          ? cache.set(call.key, value, options)
+          : cache.writeEntry(call.key, value, options),
   );
   return write && { write, stored: value };
 }

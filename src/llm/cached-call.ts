@@ -1,6 +1,7 @@
 import { CacheError } from '../core/errors.js';
 import type { CacheEvent, CacheEventType, EventHub } from '../core/events.js';
 import { backgroundWrite as writeInBackground, Backoff, readThrough, withStale, type Freshness, type ReadCall, type ReadHooks, type Served } from '../core/read-through.js';
+import { cacheFlights, type SharedFlight } from '../core/shared-flight.js';
 import { SingleFlight, copiesByEncoding, type Copies, type Held } from '../core/single-flight.js';
 import type { Cache, CacheEntry, EntryOptions, SetOptions } from '../core/types.js';
 import { markServed } from './cache-info.js';
@@ -25,6 +26,8 @@ export interface CallSite<T> {
   tags?: ((result: T, ...args: unknown[]) => readonly string[] | undefined) | undefined;
   /** Prices per model, for `costSaved`. */
   prices?: Prices | undefined;
+  /** One upstream call per key across processes (`singleFlight: 'shared'`); `undefined`: per process. */
+  singleFlight?: SharedFlight | undefined;
   stats: WrapperStats;
   flights: SingleFlight;
   backoff: Backoff;
@@ -35,11 +38,12 @@ export interface CallSite<T> {
 }
 
 /** What every wrapper takes besides its own options, read by `createCallSite`. */
-export type SiteSettings<T> = Pick<CallSite<T>, 'cache' | 'ttl' | 'tenantId' | 'shouldCache' | 'countTokens' | 'freshness' | 'tags' | 'prices'> & { namespace?: unknown };
+export type SiteSettings<T> = Pick<CallSite<T>, 'cache' | 'ttl' | 'tenantId' | 'shouldCache' | 'countTokens' | 'freshness' | 'tags' | 'prices' | 'singleFlight'> & { namespace?: unknown };
 
 /**
  * A site with its own counters, single-flight group and backoff, unless given
  * ones to share (one wrapper's several sites count together and may share flights).
+ * A shared single-flight site joins the flights of every such site on its cache.
  */
 export function createCallSite<T = unknown>(
   options: SiteSettings<T>,
@@ -55,8 +59,9 @@ export function createCallSite<T = unknown>(
     freshness: options.freshness,
     tags: options.tags,
     prices: options.prices,
+    singleFlight: options.singleFlight,
     stats,
-    flights: shared.flights ?? new SingleFlight(),
+    flights: options.singleFlight !== undefined ? cacheFlights(options.cache) : (shared.flights ?? new SingleFlight()),
     backoff: shared.backoff ?? new Backoff(),
     events: eventsOf(stats),
     namespace: typeof options.namespace === 'string' ? options.namespace : undefined,
@@ -409,6 +414,7 @@ export function cachedCall<T>(site: CallSite<unknown>, key: string, call: Cached
     store: control?.noStore !== true,
     share: call.share !== false,
     freshness: site.freshness,
+    shared: site.singleFlight,
     upstream: call.upstream,
     site,
     call,
@@ -440,6 +446,12 @@ const HOOKS: ReadHooks<unknown, EngineCall<unknown>> = {
   },
   missed(c) {
     countMiss(c.site, c.plan, c.key);
+  },
+  waited(c, stored) {
+    if (!isStored(stored)) return undefined;
+    // Counted as a join while upstream worked: the call's miss is counted already.
+    markServed(stored.value, { status: c.refresh ? 'bypass' : 'miss', storedAt: stored.storedAt, key: c.key });
+    return c.call.hit ? c.call.hit(stored.value, 'hit', stored) : stored.value;
   },
   joined(c, held) {
     countJoined(c.site, c.plan, c.key, held);
