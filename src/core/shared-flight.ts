@@ -148,10 +148,13 @@ export async function sharedFlight<T>(locks: FlightLocks, flight: SharedFlight, 
         if (!heardFrom.has(by)) heardFrom.set(by, outcome);
         if (heard() !== undefined) wake?.();
       });
+      // Live before it is sent: another call of this process may see the lock before this one hears it took it.
+      liveTokens.add(token);
       taken = await locks.acquire(key, tenantId, token, flight.lockTtlMs);
     } catch (error) {
       stop?.();
       call.failed(error);
+      liveTokens.delete(token);
       // An acquire that timed out may land later: released once the call is done, as if it had.
       return plain(call, () => releaseLater(locks, key, tenantId, token, flight.lockTtlMs, call.failed));
     }
@@ -159,6 +162,7 @@ export async function sharedFlight<T>(locks: FlightLocks, flight: SharedFlight, 
       stop();
       return hold(locks, flight, call, token);
     }
+    liveTokens.delete(token);
     holder = taken.holder;
     if (holder.startsWith(`${PROCESS_TAG}:`) && !liveTokens.has(holder)) {
       // Ours, and no call of ours holds it: nobody but us would ever release it.
@@ -208,7 +212,6 @@ async function plain<T>(call: SharedCall<T>, after?: () => void): Promise<T> {
 /** The holder: beats the lock while upstream runs, stores under it, and tells the waiters how it ended. */
 async function hold<T>(locks: FlightLocks, flight: SharedFlight, call: SharedCall<T>, token: string): Promise<T> {
   const { key, tenantId } = call;
-  liveTokens.add(token);
   let beating = true;
   const beat = setInterval(() => {
     locks.beat(key, tenantId, token, flight.lockTtlMs).then(
