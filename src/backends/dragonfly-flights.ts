@@ -19,18 +19,25 @@ const ACQUIRE = `local h = redis.call('GET', KEYS[1])
 if not h then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return {} end
 return {h, redis.call('PTTL', KEYS[1])}`;
 const BEAT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-// KEYS[1] the lock, KEYS[2] the entry; ARGV: token, payload, lifetime in ms ('' forever).
-const COMMIT = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[3] == '' then redis.call('SET', KEYS[2], ARGV[2]) else redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
+// The outcome is published by the script that ends the lock: in the same step, so a process
+// that closes its cache right after its answer never leaves its waiters unwoken.
+// ARGV: token, channel, message.
+const RELEASE = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1`;
+// KEYS[1] the lock, KEYS[2] the entry; ARGV: token, channel, message, payload, lifetime in ms ('' forever).
+const COMMIT = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[5] == '' then redis.call('SET', KEYS[2], ARGV[4]) else redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5]) end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1`;
 
 type LockClient = (Redis | Cluster) & {
   ckFlightAcquire(lock: string, token: string, ttlMs: number): Promise<[string, number] | []>;
   ckFlightBeat(lock: string, token: string, ttlMs: number): Promise<number>;
-  ckFlightRelease(lock: string, token: string): Promise<number>;
-  ckFlightCommit(lock: string, entry: string, token: string, payload: string, lifeMs: string): Promise<number>;
+  ckFlightRelease(lock: string, token: string, channel: string, message: string): Promise<number>;
+  ckFlightCommit(lock: string, entry: string, token: string, channel: string, message: string, payload: string, lifeMs: string): Promise<number>;
 };
 
 /** What the cache lends its locks: its deadlines, its payload encoding, and its failure counting. */
@@ -99,8 +106,7 @@ export class RedisFlightLocks implements FlightLocks {
   async release(key: string, tenantId: string | undefined, token: string, outcome: FlightOutcome): Promise<void> {
     const scope = scopeOf(tenantId);
     const lock = this.lockKey(key, scope);
-    const removed = await this.run(scope, 'flightRelease', () => this.client.ckFlightRelease(lock, token));
-    if (removed === 1) await this.publish(scope, outcome, token, lock);
+    await this.run(scope, 'flightRelease', () => this.client.ckFlightRelease(lock, token, this.channel, `${outcome} ${token} ${lock}`));
   }
 
   async commit(op: 'set' | 'writeEntry', key: string, value: unknown, options: EntryOptions | undefined, token: string): Promise<boolean> {
@@ -114,16 +120,11 @@ export class RedisFlightLocks implements FlightLocks {
     }
     const { raw, text, life, touch } = payload;
     const [written] = await this.run(scope, op, () =>
-      Promise.all([this.client.ckFlightCommit(lock, raw, token, text, life === undefined ? '' : String(life)), ...touch()]),
+      Promise.all([this.client.ckFlightCommit(lock, raw, token, this.channel, `stored ${token} ${lock}`, text, life === undefined ? '' : String(life)), ...touch()]),
     );
     if (written !== 1) return false;
     this.host.stored(scope, key);
-    await this.publish(scope, 'stored', token, lock);
     return true;
-  }
-
-  private async publish(scope: string, outcome: FlightOutcome, token: string, lock: string): Promise<void> {
-    await this.run(scope, 'flightPublish', () => this.client.publish(this.channel, `${outcome} ${token} ${lock}`));
   }
 
   async listen(key: string, tenantId: string | undefined, heard: Heard): Promise<() => void> {

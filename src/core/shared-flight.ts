@@ -260,8 +260,11 @@ async function hold<T>(locks: FlightLocks, flight: SharedFlight, call: SharedCal
     throw error;
   }
   if (produced.write === undefined) release('unstored');
-  // A write that did not go through the lease (a batch of items) releases once it has landed.
-  else produced.write.then(() => (committed ? end() : release('stored')), end);
+  else if (committed) produced.write.then(end, end);
+  // A write that did not go through the lease (a batch of items): released right behind it, on the
+  // same connection, so the server applies the write first (on a cluster a waiter may read before
+  // it lands: it then calls upstream once itself).
+  else release('stored');
   return produced.answer;
 }
 
