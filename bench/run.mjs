@@ -75,6 +75,7 @@ const files = [
   '10-langchain-hit.mjs',
   '11-keyv-hit.mjs',
   '12-tags.mjs',
+  '14-shared-stampede.mjs',
 ];
 
 let redis;

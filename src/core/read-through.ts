@@ -168,7 +168,8 @@ export function readThrough<T, C extends ReadCall<T>>(site: ReadSite, hooks: Rea
     (error: unknown) => {
       hooks.failed(call, error);
       hooks.missed(call);
-      return produce(site, hooks, call);
+      // A cache that just failed a read would fail the lock too, only later: this process alone.
+      return produce(site, hooks, call, false);
     },
   );
 }
@@ -274,7 +275,7 @@ async function staleAfterJoin<T, C extends ReadCall<T>>(site: ReadSite, hooks: R
  * the answer handed back as soon as upstream gives it, the write after it in
  * the background. The caller has counted its miss already.
  */
-function produce<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>, call: C): Promise<T> {
+function produce<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>, call: C, lockable = true): Promise<T> {
   if (call.share) {
     const joined = site.flights.join<T>(call.tenantId, call.key, !call.read);
     if (joined) return joined.answer;
@@ -295,7 +296,7 @@ function produce<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C
   };
   const work = async (hold?: Hold<T>): Promise<T> => {
     // A refresh asks for upstream's answer itself: it never waits on another process's lock.
-    const locks = call.shared !== undefined && call.share && call.read ? locksOf(site.cache) : undefined;
+    const locks = call.shared !== undefined && call.share && call.read && lockable ? locksOf(site.cache) : undefined;
     const produced = async (lease: Lease | undefined) => {
       const { answer, held } = await fresh(lease);
       if (held && hold) hold(answer, held);
