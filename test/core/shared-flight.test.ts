@@ -109,6 +109,32 @@ describeWith('redis-server')('getOrSet with singleFlight: shared, on a private r
     }
   });
 
+  for (const how of ['shouldCache', 'noStore'] as const) {
+    it(`tells the waiters at once when the holder's answer is not stored (${how}): each process calls once, never waiting out maxWait`, async () => {
+      const list = await caches(uniquePrefix(`sf-${how}`));
+      try {
+        let calls = 0;
+        const generate = async (q: string) => {
+          calls++;
+          await sleep(100);
+          return `answer: ${q}`;
+        };
+        const gateways = list.map((cache) =>
+          withCache({ model: 'm', generate }, { cache, namespace: 'gw', singleFlight: 'shared', lockTtl: 30, ...(how === 'shouldCache' ? { shouldCache: () => false } : {}) }),
+        );
+        const started = performance.now();
+        const call = (g: (typeof gateways)[number]) => (how === 'noStore' ? withCacheControl({ noStore: true }, () => g.generate('q')) : g.generate('q'));
+        expect(await Promise.all(gateways.flatMap((g) => [call(g), call(g)]))).toEqual(Array.from({ length: 8 }, () => 'answer: q'));
+        expect(calls).toBeGreaterThan(1);
+        expect(calls).toBeLessThanOrEqual(PROCESSES);
+        // One holder's call, then the waiters' own calls in parallel: far below the 1 s safety check.
+        expect(performance.now() - started).toBeLessThan(900);
+      } finally {
+        await closeAll(list);
+      }
+    });
+  }
+
   it('keeps a long call\'s lock by heartbeat: nobody starts a second call while the holder beats', async () => {
     const list = await caches(uniquePrefix('sf-beat'), 2);
     try {
