@@ -43,7 +43,7 @@ async function countingUpstream() {
 async function round(redisUrl, upstream, wrapper, r, calls = CALLS) {
   const dist = join(here, '..', '..', 'dist');
   const before = upstream.calls();
-  const startAt = Date.now() + 2000;
+  const startAt = Date.now() + 3000;
   const args = {
     distUrl: pathToFileURL(join(dist, 'index.js')).href,
     openaiDistUrl: pathToFileURL(join(dist, 'openai.js')).href,
@@ -68,7 +68,8 @@ async function round(redisUrl, upstream, wrapper, r, calls = CALLS) {
   const first = Math.min(...reports.flatMap((p) => p.answeredAt));
   const others = reports.filter((p) => !p.answeredAt.includes(first));
   return {
-    upstream: upstream.calls() - before,
+    // Minus the warm-up flight's one call.
+    upstream: upstream.calls() - before - 1,
     distinct: Math.max(...reports.map((p) => p.distinct)),
     hops: others.map((p) => Math.min(...p.answeredAt) - first),
     added: others.flatMap((p) => p.answeredAt.map((t) => t - first)),

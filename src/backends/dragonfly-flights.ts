@@ -2,6 +2,7 @@ import calculateSlot from 'cluster-key-slot';
 import { Cluster, type Redis } from 'ioredis';
 import { CacheError } from '../core/errors.js';
 import { scopeOf } from '../core/keys.js';
+import { decode } from '../core/serialization.js';
 import type { FlightLocks, FlightOutcome } from '../core/shared-flight.js';
 import type { EntryOptions } from '../core/types.js';
 import type { Deadlines } from './deadlines.js';
@@ -11,8 +12,10 @@ import type { Deadlines } from './deadlines.js';
 // every scope (no listing, pattern clear or stats sees them); on a cluster
 // with a hash tag that puts each in its entry's slot, so the store-under-lock
 // script declares both keys in one slot. Outcomes are published on
-// `<prefix>:flights` as `<outcome> <token> <lock key>`: every process of the
-// prefix hears them, whatever the key (PUBLISH reaches every cluster node).
+// `<prefix>:flights` as `<outcome> <token> <lock key length> <lock key>`, and
+// a small plain entry's stored text after it (the waiters need no read):
+// every process of the prefix hears them, whatever the key (PUBLISH reaches
+// every cluster node), so larger values are never sent this way.
 
 // Every key a script touches is declared in KEYS (Dragonfly refuses undeclared ones).
 const ACQUIRE = `local h = redis.call('GET', KEYS[1])
@@ -59,7 +62,15 @@ export function defineLockCommands(client: Redis | Cluster): void {
   client.defineCommand('ckFlightCommit', { numberOfKeys: 2, lua: COMMIT });
 }
 
-type Heard = (outcome: FlightOutcome | 'down', token: string) => void;
+type Heard = (outcome: FlightOutcome | 'down', token: string, stored?: () => unknown) => void;
+
+// Plain entries (`ck1|`) up to this many characters travel in the 'stored' message.
+const CARRIED = 8192;
+const PLAIN = 'ck1|';
+
+function message(outcome: FlightOutcome, token: string, lock: string, carried = ''): string {
+  return `${outcome} ${token} ${lock.length} ${lock}${carried}`;
+}
 
 /** `FlightLocks` on one Dragonfly/Redis (or cluster) client; one subscriber connection, opened on first use. */
 export class RedisFlightLocks implements FlightLocks {
@@ -106,7 +117,7 @@ export class RedisFlightLocks implements FlightLocks {
   async release(key: string, tenantId: string | undefined, token: string, outcome: FlightOutcome): Promise<void> {
     const scope = scopeOf(tenantId);
     const lock = this.lockKey(key, scope);
-    await this.run(scope, 'flightRelease', () => this.client.ckFlightRelease(lock, token, this.channel, `${outcome} ${token} ${lock}`));
+    await this.run(scope, 'flightRelease', () => this.client.ckFlightRelease(lock, token, this.channel, message(outcome, token, lock)));
   }
 
   async commit(op: 'set' | 'writeEntry', key: string, value: unknown, options: EntryOptions | undefined, token: string): Promise<boolean> {
@@ -120,7 +131,7 @@ export class RedisFlightLocks implements FlightLocks {
     }
     const { raw, text, life, touch } = payload;
     const [written] = await this.run(scope, op, () =>
-      Promise.all([this.client.ckFlightCommit(lock, raw, token, this.channel, `stored ${token} ${lock}`, text, life === undefined ? '' : String(life)), ...touch()]),
+      Promise.all([this.client.ckFlightCommit(lock, raw, token, this.channel, message('stored', token, lock, text.length <= CARRIED && text.startsWith(PLAIN) ? text : ''), text, life === undefined ? '' : String(life)), ...touch()]),
     );
     if (written !== 1) return false;
     this.host.stored(scope, key);
@@ -156,16 +167,21 @@ export class RedisFlightLocks implements FlightLocks {
     const subscriber: Redis | Cluster = this.client instanceof Cluster ? this.client.duplicate() : (this.client as Redis).duplicate();
     this.subscriber = subscriber;
     subscriber.on('error', () => {});
-    subscriber.on('message', (channel: string, message: string) => {
+    subscriber.on('message', (channel: string, text: string) => {
       if (channel !== this.channel) return;
-      const first = message.indexOf(' ');
-      const second = message.indexOf(' ', first + 1);
-      if (first === -1 || second === -1) return;
-      const set = this.listeners.get(message.slice(second + 1));
+      const first = text.indexOf(' ');
+      const second = text.indexOf(' ', first + 1);
+      const third = text.indexOf(' ', second + 1);
+      if (first === -1 || second === -1 || third === -1) return;
+      const end = third + 1 + Number(text.slice(second + 1, third));
+      const set = this.listeners.get(text.slice(third + 1, end));
       if (set === undefined) return;
-      const outcome = message.slice(0, first) as FlightOutcome;
-      const token = message.slice(first + 1, second);
-      for (const heard of [...set]) heard(outcome, token);
+      const outcome = text.slice(0, first) as FlightOutcome;
+      const token = text.slice(first + 1, second);
+      const carried = text.slice(end);
+      // Decoded per listener: no two callers share one object.
+      const stored = carried.startsWith(PLAIN) ? () => decode(carried.slice(PLAIN.length)) : undefined;
+      for (const heard of [...set]) heard(outcome, token, stored);
     });
     // A lost link may have lost messages: every waiter is told, and calls upstream itself.
     subscriber.on('close', () => {

@@ -307,6 +307,7 @@ function produce<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C
       key: call.key,
       tenantId: call.tenantId,
       read: () => readStored(site, hooks, call),
+      served: (stored) => hooks.waited(call, stored),
       produce: produced,
       failed: (error) => {
         try {

@@ -41,10 +41,11 @@ export interface FlightLocks {
   commit(op: 'set' | 'writeEntry', key: string, value: unknown, options: EntryOptions | undefined, token: string): Promise<boolean>;
   /**
    * Calls `heard` with each outcome published for `key`'s lock (and `'down'`
-   * when the channel is lost); resolves once subscribed, with the function
-   * that stops listening.
+   * when the channel is lost); a `'stored'` message may carry the value
+   * (`stored()` decodes a private copy each call). Resolves once subscribed,
+   * with the function that stops listening.
    */
-  listen(key: string, tenantId: string | undefined, heard: (outcome: FlightOutcome | 'down', token: string) => void): Promise<() => void>;
+  listen(key: string, tenantId: string | undefined, heard: (outcome: FlightOutcome | 'down', token: string, stored?: () => unknown) => void): Promise<() => void>;
 }
 
 /** Where a backend exposes its `FlightLocks`; backends without it (memory: one process) run shared flights per process. */
@@ -117,6 +118,8 @@ export interface SharedCall<T> {
   tenantId: string | undefined;
   /** Reads the entry a holder stored: the answer, or `undefined` when nothing usable is there. */
   read(): Promise<T | undefined>;
+  /** The answer from a value the holder's message carried (what `read` would have found); `undefined`: unusable. */
+  served(stored: unknown): T | undefined;
   /** Calls upstream and stores the answer: with `lease`, under the lock; the write, or `undefined` when nothing was stored. */
   produce(lease: Lease | undefined): Promise<{ answer: T; write: Promise<unknown> | undefined }>;
   /** A cache failure the call survives (fail-open): counted, never thrown. */
@@ -137,15 +140,17 @@ export async function sharedFlight<T>(locks: FlightLocks, flight: SharedFlight, 
   for (;;) {
     // Messages heard before the acquire's reply names the holder are kept: one may be its.
     const heardFrom = new Map<string, FlightOutcome | 'down'>();
+    const carried = new Map<string, () => unknown>();
     let wake: (() => void) | undefined;
     let holder: string | undefined;
     let stop: (() => void) | undefined;
     let taken: { holder: string; leftMs: number } | undefined;
     const heard = () => heardFrom.get('') ?? (holder === undefined ? undefined : heardFrom.get(holder));
     try {
-      stop = await locks.listen(key, tenantId, (outcome, from) => {
+      stop = await locks.listen(key, tenantId, (outcome, from, stored) => {
         const by = outcome === 'down' ? '' : from;
         if (!heardFrom.has(by)) heardFrom.set(by, outcome);
+        if (stored !== undefined) carried.set(by, stored);
         if (heard() !== undefined) wake?.();
       });
       // Live before it is sent: another call of this process may see the lock before this one hears it took it.
@@ -186,8 +191,10 @@ export async function sharedFlight<T>(locks: FlightLocks, flight: SharedFlight, 
     const outcome = heard();
     if (outcome === 'stored') {
       let answer: T | undefined;
+      const stored = carried.get(holder);
       try {
-        answer = await call.read();
+        // The message carried the value (a small plain entry): no read, one round trip less.
+        answer = stored === undefined ? await call.read() : call.served(stored());
       } catch (error) {
         call.failed(error);
       }

@@ -106,6 +106,8 @@ export async function cachedItems<V, A>(site: CallSite<unknown>, plan: CallPlan,
           const stored = await readItems<V>(site, plan, missingKeys, call.usable, true);
           return stored.size === missingKeys.length ? { stored: missingKeys.map((key) => (stored.get(key) as StoredResult<V>).value) } : undefined;
         },
+        // A batch's items are written by setMany, never carried in the message.
+        served: () => undefined,
         produce: async () => {
           let write: Promise<unknown> | undefined;
           const answer = await fetch((value, held) => {
