@@ -123,7 +123,8 @@ export interface ReadHooks<T, C extends ReadCall<T>> {
 /**
  * The whole read-through call: join an identical call running in this
  * process, else read (with grace: also a stale entry), else call upstream
- * once per key (identical calls join it until its write lands), answer as
+ * once per key, in this process or across processes with `call.shared`
+ * (identical calls join it until its write lands), answer as
  * soon as upstream does and store in the background. With a stale entry: a
  * failing upstream (per `shouldServeStale`) or one slower than `softTimeout`
  * is answered stale, and upstream is not called again before its backoff.
@@ -190,7 +191,7 @@ function revalidate<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T
 
 /**
  * The stale half of a read-through, for callers that produce their own way
- * (`memoizeTask`'s lock): with a stale answer at hand (`stale()`, counted by
+ * (a shared live stream): with a stale answer at hand (`stale()`, counted by
  * the caller; `undefined` when the entry cannot answer), answers it while
  * upstream for `key` backs off, when `refresh()` fails and
  * `shouldServeStale` allows, or past `softTimeout`; otherwise the refresh's
@@ -272,7 +273,9 @@ async function staleAfterJoin<T, C extends ReadCall<T>>(site: ReadSite, hooks: R
 /**
  * The miss half: one upstream call per key at a time in this process
  * (identical calls join it, and keep joining until its write has landed),
- * the answer handed back as soon as upstream gives it, the write after it in
+ * and with `shared` one across processes (src/core/shared-flight.ts; not
+ * when `lockable` is false: the cache just failed this call's read); the
+ * answer handed back as soon as upstream gives it, the write after it in
  * the background. The caller has counted its miss already.
  */
 function produce<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>, call: C, lockable = true): Promise<T> {

@@ -154,8 +154,7 @@ export function answerStored(site: CallSite<unknown>, stored: StoredResult, how:
 }
 
 /**
- * A call with grace whose production is its own (`memoizeTask`'s lock, a
- * shared stream): reads the entry, fresh or stale. A fresh one that
+ * A call with grace whose production is its own (a shared stream): reads the entry, fresh or stale. A fresh one that
  * `answer` can use answers (counted by `answer`); otherwise `produce` runs
  * (told whether the read failed), and a stale one answers instead while
  * upstream backs off, when `produce` fails (per `shouldServeStale`), or past
@@ -350,18 +349,6 @@ export interface Miss<T> {
   args?: readonly unknown[] | undefined;
   /** The model the request asked for: what `prices` go by when the answer names none. */
   model?: string | undefined;
-}
-
-/**
- * Joins an identical call of this process, if one is running or its answer is
- * still held (see `SingleFlight`), counting it: a miss while upstream still
- * works, a hit (with what it saved) once the answer is there.
- */
-export function joinFlight<T>(site: CallSite<unknown>, plan: CallPlan, key: string): Promise<T> | undefined {
-  const joined = site.flights.join<T>(plan.tenantId, key, plan.control?.refresh === true);
-  if (joined === undefined) return undefined;
-  countJoined(site, plan, key, joined.held);
-  return joined.answer;
 }
 
 /** Counts a caller who joined an identical call: a miss while upstream still works, a hit (with what it saved) once the answer is held. */
