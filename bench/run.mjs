@@ -76,6 +76,7 @@ const files = [
   '11-keyv-hit.mjs',
   '12-tags.mjs',
   '13-tiered.mjs',
+  '14-shared-stampede.mjs',
   '15-cluster.mjs',
 ];
 

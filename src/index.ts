@@ -4,7 +4,7 @@
  * @packageDocumentation
  * @module cachekit
  */
-export type { BatchEntries, Cache, CacheEntry, CacheStats, EntryInfo, EntryOptions, GetOrSetOptions, ScopeOptions, SetOptions, StatsOptions } from './core/types.js';
+export type { BatchEntries, Cache, CacheEntry, CacheStats, EntryInfo, EntryOptions, GetOrSetOptions, ScopeOptions, SetOptions, SingleFlightMode, SingleFlightOptions, StatsOptions } from './core/types.js';
 export { CACHE_EVENT_TYPES, type CacheEvent, type CacheEventListener, type CacheEvents, type CacheEventType, type CacheLogger } from './core/events.js';
 export { CACHE_ERROR_TYPES, CacheError, DragonflyConnectionError, type CacheErrorOptions, type CacheErrorType } from './core/errors.js';
 export { MAX_KEY_LENGTH, MAX_PATTERN_LENGTH, MAX_TAGS, MAX_TENANT_LENGTH, MAX_TTL_SECONDS } from './core/keys.js';

@@ -102,6 +102,9 @@ const OPTIONS = optionNames<CacheMiddlewareOptions>({
   shouldServeStale: true,
   tags: true,
   prices: true,
+  singleFlight: true,
+  lockTtl: true,
+  maxWait: true,
 });
 
 /**
@@ -163,7 +166,7 @@ function createMiddleware(where: string, options: CacheMiddlewareOptions, specif
   // Generate and stream count together and share one single-flight group.
   const shared = createCallSite({ cache: options.cache });
   const { stats } = shared;
-  const { freshness, prices } = siteFreshness(where, options);
+  const { freshness, prices, singleFlight } = siteFreshness(where, options);
   const user = options.shouldCache;
   const tags = options.tags;
   const generateSite: CallSite<unknown> = createCallSite(
@@ -175,6 +178,8 @@ function createMiddleware(where: string, options: CacheMiddlewareOptions, specif
       shouldCache: (result) => finishedWhole((result as GenerateResult).finishReason) && (user?.(result, { type: 'generate' }) ?? true),
       freshness,
       prices,
+      // Streams stay per process: a shared live stream cannot cross processes.
+      singleFlight,
       tags: tags && ((result, params) => tags(result, params as Record<string, unknown>, { type: 'generate' })),
     },
     shared,

@@ -84,6 +84,9 @@ const OPTIONS = optionNames<CachedChatModelOptions>({
   shouldServeStale: true,
   tags: true,
   prices: true,
+  singleFlight: true,
+  lockTtl: true,
+  maxWait: true,
 });
 
 /** One `cachedChatModel` call's state, shared by every model derived from it (`withConfig`, `bindTools`, ...). */
@@ -129,12 +132,13 @@ export function cachedChatModel<M extends object>(model: M, options: CachedChatM
     throw new CacheError(`cachedChatModel: model must be a LangChain chat model (a BaseChatModel) or a RunnableBinding of one${elsewhere}`, 'validation');
   }
   const namespace = options.namespace ?? 'langchain-chat';
-  const { freshness, prices } = siteFreshness('cachedChatModel', options);
+  const { freshness, prices, singleFlight } = siteFreshness('cachedChatModel', options);
   const { tags } = options;
   // The call's arguments reach the site's tags as [messages, mode].
   const tagsOf = tags && ((result: unknown, messages: unknown, type: unknown) => tags(type === 'generate' ? result : (result as RecordedStream).chunks, messages as BaseMessage[], { type: type as ChatMode }));
   const site = { cache: options.cache, ttl: options.ttl, tenantId: options.tenantId, namespace, freshness, prices, tags: tagsOf };
-  const generate = createCallSite({ ...site, shouldCache: completedResult, countTokens: resultTokens, usage: (result) => usageOfResult(result as StoredChatResult) });
+  // Streams stay per process: a shared live stream cannot cross processes.
+  const generate = createCallSite({ ...site, singleFlight, shouldCache: completedResult, countTokens: resultTokens, usage: (result) => usageOfResult(result as StoredChatResult) });
   const streams = createCallSite(site, { stats: generate.stats, flights: generate.flights, backoff: generate.backoff });
   const wrapping: Wrapping = { generate, streams, namespace, tenantId: options.tenantId, tagged: tags !== undefined, wrappers: new WeakSet() };
   return adopt(model, wrapping) as M;

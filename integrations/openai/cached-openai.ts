@@ -90,6 +90,9 @@ const CACHED_OPENAI_OPTIONS = optionNames<CachedOpenAIOptions>({
   shouldServeStale: true,
   tags: true,
   prices: true,
+  singleFlight: true,
+  lockTtl: true,
+  maxWait: true,
 });
 
 /**

@@ -9,7 +9,9 @@ import { decode, encode } from '../core/serialization.js';
 import { CounterSet, toStats, type Measured } from '../core/stats.js';
 import { TAG_GUARD_MS, tooOldToTag } from '../core/tags.js';
 import type { BatchEntries, Cache, CacheEntry, CacheStats, EntryInfo, EntryOptions, GetOrSetOptions, ScopeOptions, SetOptions, StatsOptions } from '../core/types.js';
+import { FLIGHT_LOCKS, type FlightLocks } from '../core/shared-flight.js';
 import { Deadlines } from './deadlines.js';
+import { defineLockCommands, RedisFlightLocks } from './dragonfly-flights.js';
 
 /**
  * Options of `createDragonflyCache`.
@@ -538,6 +540,7 @@ class DragonflyCache implements Cache {
   private serverPoll: NodeJS.Timeout | undefined;
   private serverSeen: { evictions: number; expirations: number } | undefined;
   private closed = false;
+  private flightLocks: RedisFlightLocks | undefined;
 
   constructor(
     client: Client,
@@ -558,6 +561,7 @@ class DragonflyCache implements Cache {
     client.defineCommand('ckTagTouch', { numberOfKeys: 1, lua: TAG_TOUCH });
     client.defineCommand('ckTagInvalidate', { numberOfKeys: 1, lua: TAG_INVALIDATE });
     client.defineCommand('ckReadLife', { numberOfKeys: 1, lua: READ_LIFE });
+    defineLockCommands(client);
     this.client = client as ScriptClient;
     this.unwatch = this.watchConnection(client, where);
     this.events.onChange = () => this.pollServer();
@@ -820,15 +824,9 @@ class DragonflyCache implements Cache {
    * tags' records in the same round trip.
    */
   private async write(op: 'set' | 'add' | 'writeEntry', key: string, value: unknown, options: EntryOptions | undefined): Promise<boolean> {
-    this.open();
-    checkKey(key);
-    if (op !== 'writeEntry') checkSetOptions(op, options);
-    const meta = writeMetaOf(op, options, op === 'writeEntry');
-    const scope = scopeOf(options?.tenantId);
-    const ttl = ttlMs(options?.ttl, this.defaultTtl);
-    if (meta?.tags !== undefined && tooOldToTag(meta.startedAt, Date.now())) return false;
-    const { text: payload, life } = this.payload(value, ttl, meta);
-    const raw = this.ns + scope + key;
+    const prepared = this.prepare(op, key, value, options);
+    if (prepared === undefined) return false;
+    const { scope, raw, text: payload, life, meta } = prepared;
     const started = this.events.listening ? performance.now() : 0;
     let reply: string | null;
     try {
@@ -854,6 +852,38 @@ class DragonflyCache implements Cache {
     this.counters.add(scope, 'sets');
     if (this.events.listening) this.emit('set', op, key, 1, scope, performance.now() - started);
     return true;
+  }
+
+  /** A write's checks and stored text; `undefined` when a tagged value's computation is too old to store. */
+  private prepare(op: 'set' | 'add' | 'writeEntry', key: string, value: unknown, options: EntryOptions | undefined) {
+    this.open();
+    checkKey(key);
+    if (op !== 'writeEntry') checkSetOptions(op, options);
+    const meta = writeMetaOf(op, options, op === 'writeEntry');
+    const scope = scopeOf(options?.tenantId);
+    const ttl = ttlMs(options?.ttl, this.defaultTtl);
+    if (meta?.tags !== undefined && tooOldToTag(meta.startedAt, Date.now())) return undefined;
+    const { text, life } = this.payload(value, ttl, meta);
+    return { scope, raw: this.ns + scope + key, text, life, meta };
+  }
+
+  /** Locks for `singleFlight: 'shared'` (src/core/shared-flight.ts), made on first use. */
+  [FLIGHT_LOCKS](): FlightLocks {
+    this.open();
+    return (this.flightLocks ??= new RedisFlightLocks(this.client, this.ns, {
+      deadlines: this.deadlines,
+      payload: (op, key, value, options) => {
+        const prepared = this.prepare(op, key, value, options);
+        if (prepared === undefined) return undefined;
+        const { scope, raw, text, life, meta } = prepared;
+        return { raw, text, life, touch: () => (meta?.tags === undefined ? [] : this.touchTags(scope, meta.tags, life)) };
+      },
+      fail: (scope, error, op) => this.fail(scope, error, op),
+      stored: (scope, key) => {
+        this.counters.add(scope, 'sets');
+        if (this.events.listening) this.emit('set', 'set', key, 1, scope);
+      },
+    }));
   }
 
   async delete(key: string, options?: ScopeOptions): Promise<boolean> {
@@ -1100,6 +1130,7 @@ class DragonflyCache implements Cache {
     this.closed = true;
     this.pollServer();
     this.unwatch();
+    this.flightLocks?.close();
     // Writes still in flight (the LLM wrappers store in the background) land first, or time out.
     await this.deadlines.drained();
     this.detach();

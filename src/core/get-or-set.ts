@@ -2,10 +2,11 @@ import { CacheError } from './errors.js';
 import { checkKey, graceMs, scopeOf, tagsOf, ttlMs } from './keys.js';
 import { checkOptions, describeValue, optionNames } from './options.js';
 import { Backoff, DEFAULT_GRACE_BACKOFF_MS, defaultShouldServeStale, readThrough, type Freshness, type ReadCall, type ReadHooks, type ReadSite } from './read-through.js';
+import { sharedFlightOf } from './shared-flight.js';
 import { SingleFlight } from './single-flight.js';
 import type { Cache, GetOrSetOptions } from './types.js';
 
-const OPTIONS = optionNames<GetOrSetOptions>({ ttl: true, tenantId: true, tags: true, grace: true, graceBackoff: true, softTimeout: true, shouldServeStale: true });
+const OPTIONS = optionNames<GetOrSetOptions>({ ttl: true, tenantId: true, tags: true, grace: true, graceBackoff: true, softTimeout: true, shouldServeStale: true, singleFlight: true, lockTtl: true, maxWait: true });
 
 /** What a backend counts of its `getOrSet` calls beyond its own operations: stale answers served, values it could not store. */
 export interface GetOrSetCounts {
@@ -56,6 +57,7 @@ function checked<T>(key: string, factory: () => T | Promise<T>, options: GetOrSe
     store: true,
     share: true,
     freshness: freshnessOf('getOrSet', o),
+    shared: o.singleFlight === undefined && o.lockTtl === undefined && o.maxWait === undefined ? undefined : sharedFlightOf('getOrSet', o),
     upstream: factory,
     tags,
     counts,
@@ -102,6 +104,7 @@ const HOOKS: ReadHooks<unknown, GetOrSetCall<unknown>> = {
     return stored;
   },
   missed() {},
+  waited: (_call, stored) => stored,
   joined() {},
   answered() {},
   entry: (_call, answer) => answer,

@@ -1,3 +1,4 @@
+import { locksOf, sharedFlight, type Lease, type SharedFlight } from './shared-flight.js';
 import { SingleFlight, type Copies, type Held, type Hold } from './single-flight.js';
 import type { Cache, CacheEntry, EntryOptions } from './types.js';
 
@@ -88,6 +89,8 @@ export interface ReadCall<T> {
   /** `false` neither joins nor is joined (the caller's own abort signal ends its call). */
   share: boolean;
   freshness: Freshness | undefined;
+  /** One upstream call across processes (see src/core/shared-flight.ts); `undefined`: per process. */
+  shared: SharedFlight | undefined;
   upstream: () => T | Promise<T>;
 }
 
@@ -96,6 +99,8 @@ export interface ReadHooks<T, C extends ReadCall<T>> {
   /** The caller's answer from a stored value, counted as served; `undefined` when it cannot answer (a miss). */
   served(call: C, stored: unknown, how: Served): T | undefined;
   missed(call: C): void;
+  /** The caller's answer from a value another process's flight stored while this call waited (counted like a join); `undefined`: unusable. */
+  waited(call: C, stored: unknown): T | undefined;
   /** A caller joined a running call (`held` undefined) or an answer still held for its write. */
   joined(call: C, held: Held | undefined): void;
   /** Upstream answered (before it is stored or handed out). */
@@ -118,7 +123,8 @@ export interface ReadHooks<T, C extends ReadCall<T>> {
 /**
  * The whole read-through call: join an identical call running in this
  * process, else read (with grace: also a stale entry), else call upstream
- * once per key (identical calls join it until its write lands), answer as
+ * once per key, in this process or across processes with `call.shared`
+ * (identical calls join it until its write lands), answer as
  * soon as upstream does and store in the background. With a stale entry: a
  * failing upstream (per `shouldServeStale`) or one slower than `softTimeout`
  * is answered stale, and upstream is not called again before its backoff.
@@ -163,7 +169,8 @@ export function readThrough<T, C extends ReadCall<T>>(site: ReadSite, hooks: Rea
     (error: unknown) => {
       hooks.failed(call, error);
       hooks.missed(call);
-      return produce(site, hooks, call);
+      // A cache that just failed a read would fail the lock too, only later: this process alone.
+      return produce(site, hooks, call, false);
     },
   );
 }
@@ -184,7 +191,7 @@ function revalidate<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T
 
 /**
  * The stale half of a read-through, for callers that produce their own way
- * (`memoizeTask`'s lock): with a stale answer at hand (`stale()`, counted by
+ * (a shared live stream): with a stale answer at hand (`stale()`, counted by
  * the caller; `undefined` when the entry cannot answer), answers it while
  * upstream for `key` backs off, when `refresh()` fails and
  * `shouldServeStale` allows, or past `softTimeout`; otherwise the refresh's
@@ -266,15 +273,17 @@ async function staleAfterJoin<T, C extends ReadCall<T>>(site: ReadSite, hooks: R
 /**
  * The miss half: one upstream call per key at a time in this process
  * (identical calls join it, and keep joining until its write has landed),
- * the answer handed back as soon as upstream gives it, the write after it in
+ * and with `shared` one across processes (src/core/shared-flight.ts; not
+ * when `lockable` is false: the cache just failed this call's read); the
+ * answer handed back as soon as upstream gives it, the write after it in
  * the background. The caller has counted its miss already.
  */
-function produce<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>, call: C): Promise<T> {
+function produce<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>, call: C, lockable = true): Promise<T> {
   if (call.share) {
     const joined = site.flights.join<T>(call.tenantId, call.key, !call.read);
     if (joined) return joined.answer;
   }
-  const work = async (hold?: Hold<T>): Promise<T> => {
+  const fresh = async (lease: Lease | undefined): Promise<{ answer: T; held: Held | undefined }> => {
     const started = performance.now();
     const startedAt = Date.now();
     let answer: T;
@@ -286,16 +295,49 @@ function produce<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C
     }
     site.backoff.succeeded(call.tenantId, call.key);
     hooks.answered(call, answer);
-    const held = store(site, hooks, call, answer, performance.now() - started, startedAt);
-    if (held && hold) hold(answer, held);
-    return answer;
+    return { answer, held: store(site, hooks, call, answer, performance.now() - started, startedAt, lease) };
+  };
+  const work = async (hold?: Hold<T>): Promise<T> => {
+    // A refresh asks for upstream's answer itself: it never waits on another process's lock.
+    const locks = call.shared !== undefined && call.share && call.read && lockable ? locksOf(site.cache) : undefined;
+    const produced = async (lease: Lease | undefined) => {
+      const { answer, held } = await fresh(lease);
+      if (held && hold) hold(answer, held);
+      return { answer, write: held?.write };
+    };
+    if (locks === undefined) return (await produced(undefined)).answer;
+    return sharedFlight(locks, call.shared as SharedFlight, {
+      key: call.key,
+      tenantId: call.tenantId,
+      read: () => readStored(site, hooks, call),
+      served: (stored) => hooks.waited(call, stored),
+      produce: produced,
+      failed: (error) => {
+        try {
+          hooks.failed(call, error);
+        } catch {
+          // The flight fails open whatever the error: the caller's answer is upstream's.
+        }
+      },
+    });
   };
   if (!call.share) return work();
   return site.flights.run(call.tenantId, call.key, work, hooks.copies(call));
 }
 
+/** What another process's flight stored for this call, as its answer; `undefined` when nothing fresh and usable is there. */
+async function readStored<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>, call: C): Promise<T | undefined> {
+  const scope = call.tenantId === undefined ? undefined : { tenantId: call.tenantId };
+  if (call.freshness === undefined) {
+    const found = await site.cache.get(call.key, scope);
+    return found === undefined ? undefined : hooks.waited(call, found);
+  }
+  const entry = await site.cache.readEntry(call.key, scope);
+  return entry === undefined || entry.stale ? undefined : hooks.waited(call, entry.value);
+}
+
 /** Stores a fresh answer in the background (see `backgroundWrite`); the write and what was stored, or `undefined`. */
-function store<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>, call: C, answer: T, durationMs: number, startedAt: number): Held | undefined {
+function store<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>, call: C, answer: T, durationMs: number, startedAt: number, lease: Lease | undefined): Held | undefined {
   if (!call.store) return undefined;
   const value = hooks.entry(call, answer, durationMs);
   if (value === undefined) return undefined;
@@ -313,7 +355,12 @@ function store<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>,
   const write = backgroundWrite(
     site.cache,
     { writeFailed: (error) => hooks.writeFailed(call, error), dropped: () => hooks.dropped(call), stored: () => hooks.written?.(call) },
-    (cache) => (plain ? cache.set(call.key, value, options) : cache.writeEntry(call.key, value, options)),
+    (cache) =>
+      lease !== undefined
+        ? lease.commit(plain ? 'set' : 'writeEntry', call.key, value, options)
+        : plain
+          ? cache.set(call.key, value, options)
+          : cache.writeEntry(call.key, value, options),
   );
   return write && { write, stored: value };
 }

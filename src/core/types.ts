@@ -54,8 +54,35 @@ export interface CacheEntry<T = unknown> {
   stale: boolean;
 }
 
+/** `'shared'`: one upstream call per key across processes (where the backend can); `'local'`: per process. */
+export type SingleFlightMode = 'shared' | 'local';
+
+/** How identical misses are collapsed: the same names on `getOrSet` and every wrapper. */
+export interface SingleFlightOptions {
+  /**
+   * `'shared'`: identical misses make one upstream call across every process
+   * sharing the Dragonfly/Redis cache (a lock beside the entry, waiters woken
+   * by pub/sub); `'local'`: one per process. On the memory backend `'shared'`
+   * collapses the calls of every wrapper on that cache in this process.
+   * Default `'local'` (`memoizeTask`: `'shared'`).
+   */
+  singleFlight?: SingleFlightMode;
+  /**
+   * Seconds a shared flight's lock lives without a heartbeat (the holder
+   * beats every lockTtl/3): how long a crashed holder keeps the others
+   * waiting. A positive finite number. Needs `singleFlight: 'shared'`. Default 30.
+   */
+  lockTtl?: number;
+  /**
+   * Milliseconds a waiter waits for the holder, from its first failed lock
+   * attempt, before it calls upstream itself. A positive finite number.
+   * Needs `singleFlight: 'shared'`. Default 2 x lockTtl.
+   */
+  maxWait?: number;
+}
+
 /** The options of `getOrSet`: where and how long to store what `factory` computes, and how to survive its failures. */
-export interface GetOrSetOptions extends SetOptions {
+export interface GetOrSetOptions extends SetOptions, SingleFlightOptions {
   /**
    * Seconds an entry is kept past its `ttl` (fractions allowed), counted from
    * its expiry and never extended by serving it: when `factory` rejects and

@@ -1,6 +1,7 @@
 import { CacheError } from '../core/errors.js';
 import type { CacheEvent, CacheEventType, EventHub } from '../core/events.js';
 import { backgroundWrite as writeInBackground, Backoff, readThrough, withStale, type Freshness, type ReadCall, type ReadHooks, type Served } from '../core/read-through.js';
+import { cacheFlights, type SharedFlight } from '../core/shared-flight.js';
 import { SingleFlight, copiesByEncoding, type Copies, type Held } from '../core/single-flight.js';
 import type { Cache, CacheEntry, EntryOptions, SetOptions } from '../core/types.js';
 import { markServed, type CacheInfo } from './cache-info.js';
@@ -27,6 +28,8 @@ export interface CallSite<T> {
   prices?: Prices | undefined;
   /** The prompt and completion tokens and the model a result reports, for `prices`. Default: `usageOf`. */
   usage?: ((result: T) => Usage) | undefined;
+  /** One upstream call per key across processes (`singleFlight: 'shared'`); `undefined`: per process. */
+  singleFlight?: SharedFlight | undefined;
   stats: WrapperStats;
   flights: SingleFlight;
   backoff: Backoff;
@@ -37,11 +40,12 @@ export interface CallSite<T> {
 }
 
 /** What every wrapper takes besides its own options, read by `createCallSite`. */
-export type SiteSettings<T> = Pick<CallSite<T>, 'cache' | 'ttl' | 'tenantId' | 'shouldCache' | 'countTokens' | 'freshness' | 'tags' | 'prices' | 'usage'> & { namespace?: unknown };
+export type SiteSettings<T> = Pick<CallSite<T>, 'cache' | 'ttl' | 'tenantId' | 'shouldCache' | 'countTokens' | 'freshness' | 'tags' | 'prices' | 'usage' | 'singleFlight'> & { namespace?: unknown };
 
 /**
  * A site with its own counters, single-flight group and backoff, unless given
  * ones to share (one wrapper's several sites count together and may share flights).
+ * A shared single-flight site joins the flights of every such site on its cache.
  */
 export function createCallSite<T = unknown>(
   options: SiteSettings<T>,
@@ -58,8 +62,9 @@ export function createCallSite<T = unknown>(
     tags: options.tags,
     prices: options.prices,
     usage: options.usage,
+    singleFlight: options.singleFlight,
     stats,
-    flights: shared.flights ?? new SingleFlight(),
+    flights: options.singleFlight !== undefined ? cacheFlights(options.cache) : (shared.flights ?? new SingleFlight()),
     backoff: shared.backoff ?? new Backoff(),
     events: eventsOf(stats),
     namespace: typeof options.namespace === 'string' ? options.namespace : undefined,
@@ -152,8 +157,7 @@ export function answerStored(site: CallSite<unknown>, stored: StoredResult, how:
 }
 
 /**
- * A call with grace whose production is its own (`memoizeTask`'s lock, a
- * shared stream): reads the entry, fresh or stale. A fresh one that
+ * A call with grace whose production is its own (a shared stream): reads the entry, fresh or stale. A fresh one that
  * `answer` can use answers (counted by `answer`); otherwise `produce` runs
  * (told whether the read failed), and a stale one answers instead while
  * upstream backs off, when `produce` fails (per `shouldServeStale`), or past
@@ -369,18 +373,6 @@ export function callerFreshness(freshness: Freshness | undefined, signal: AbortS
   return { ...freshness, shouldServeStale: (error) => !signal.aborted && freshness.shouldServeStale(error) };
 }
 
-/**
- * Joins an identical call of this process, if one is running or its answer is
- * still held (see `SingleFlight`), counting it: a miss while upstream still
- * works, a hit (with what it saved) once the answer is there.
- */
-export function joinFlight<T>(site: CallSite<unknown>, plan: CallPlan, key: string): Promise<T> | undefined {
-  const joined = site.flights.join<T>(plan.tenantId, key, plan.control?.refresh === true);
-  if (joined === undefined) return undefined;
-  countJoined(site, plan, key, joined.held);
-  return joined.answer;
-}
-
 /** Counts a caller who joined an identical call: a miss while upstream still works, a hit (with what it saved) once the answer is held. */
 export function countJoined(site: CallSite<unknown>, plan: CallPlan, key: string, held: Held | undefined): void {
   if (held !== undefined && isStored(held.stored)) countServed(site, plan, key, held.stored, 'hit');
@@ -431,6 +423,7 @@ export function cachedCall<T>(site: CallSite<unknown>, key: string, call: Cached
     store: control?.noStore !== true,
     share: call.share !== false,
     freshness: callerFreshness(site.freshness, call.signal),
+    shared: site.singleFlight,
     upstream: call.upstream,
     site,
     call,
@@ -475,6 +468,12 @@ const HOOKS: ReadHooks<unknown, EngineCall<unknown>> = {
   },
   missed(c) {
     countMiss(c.site, c.plan, c.key);
+  },
+  waited(c, stored) {
+    if (!isStored(stored)) return undefined;
+    // Counted as a join while upstream worked: the call's miss is counted already.
+    markServed(stored.value, { status: c.refresh ? 'bypass' : 'miss', storedAt: stored.storedAt, key: c.key });
+    return c.call.hit ? c.call.hit(stored.value, 'hit', stored) : stored.value;
   },
   joined(c, held) {
     countJoined(c.site, c.plan, c.key, held);

@@ -66,7 +66,7 @@ export interface CachedDecorator {
   ): TypedPropertyDescriptor<T>;
 }
 
-const CACHED_OPTIONS = optionNames<CachedOptions>({ cache: true, ttl: true, namespace: true, key: true, tenantId: true, shouldCache: true, countTokens: true, grace: true, graceBackoff: true, softTimeout: true, shouldServeStale: true, tags: true, prices: true });
+const CACHED_OPTIONS = optionNames<CachedOptions>({ cache: true, ttl: true, namespace: true, key: true, tenantId: true, shouldCache: true, countTokens: true, grace: true, graceBackoff: true, softTimeout: true, shouldServeStale: true, tags: true, prices: true, singleFlight: true, lockTtl: true, maxWait: true });
 
 /**
  * Caches an async method's results under its class, name and arguments.

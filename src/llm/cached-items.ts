@@ -1,5 +1,7 @@
 import { backgroundWrite, emitCallEvent, failOpen, isStored, setEvent, writeOptions, type CallPlan, type CallSite } from './cached-call.js';
 import type { StoredResult } from './entry.js';
+import { createHash } from 'node:crypto';
+import { locksOf, sharedFlight } from '../core/shared-flight.js';
 import { copiesByEncoding, type Copies, type Hold } from '../core/single-flight.js';
 
 /** What one upstream call for the missing items answered. */
@@ -83,11 +85,57 @@ export async function cachedItems<V, A>(site: CallSite<unknown>, plan: CallPlan,
     return fresh;
   };
   const flight = `items\u0000${missing.map((i) => keys[i]).join('\u0000')}`;
-  const fresh =
-    call.share === false
-      ? await fetch()
-      : await (site.flights.join<ItemsAnswer<V, A>>(plan.tenantId, flight, plan.control?.refresh === true)?.answer ??
-          site.flights.run(plan.tenantId, flight, fetch, call.copies ?? copiesByEncoding));
+  const locks = site.singleFlight !== undefined && call.share !== false && !skipRead ? locksOf(site.cache) : undefined;
+  let fresh: ItemsAnswer<V, A>;
+  if (locks === undefined) {
+    fresh =
+      call.share === false
+        ? await fetch()
+        : await (site.flights.join<ItemsAnswer<V, A>>(plan.tenantId, flight, plan.control?.refresh === true)?.answer ??
+            site.flights.run(plan.tenantId, flight, fetch, call.copies ?? copiesByEncoding));
+  } else {
+    // Across processes the batch is one flight, locked under a digest of its keys. Its items are
+    // written by one setMany (keys of many slots), so unlike a single entry a holder that lost its
+    // lock may still store them: the same input's vectors, never another's.
+    const missingKeys = missing.map((i) => keys[i] as string);
+    const shared = (hold: Hold<Batch<V, A>>): Promise<Batch<V, A>> =>
+      sharedFlight<Batch<V, A>>(locks, site.singleFlight!, {
+        key: `items:${createHash('sha256').update(flight).digest('hex')}`,
+        tenantId: plan.tenantId,
+        read: async () => {
+          const stored = await readItems<V>(site, plan, missingKeys, call.usable, true);
+          return stored.size === missingKeys.length ? { stored: missingKeys.map((key) => (stored.get(key) as StoredResult<V>).value) } : undefined;
+        },
+        // A batch's items are written by setMany, never carried in the message.
+        served: () => undefined,
+        produce: async () => {
+          let write: Promise<unknown> | undefined;
+          const answer = await fetch((value, held) => {
+            write = held.write;
+            hold({ fresh: value }, held);
+          });
+          return { answer: { fresh: answer }, write };
+        },
+        failed: (error) => {
+          try {
+            failOpen(site.stats, error);
+          } catch {
+            // The flight fails open whatever the error.
+          }
+        },
+      });
+    const copies = call.copies ?? copiesByEncoding;
+    const batch = await (site.flights.join<Batch<V, A>>(plan.tenantId, flight)?.answer ??
+      site.flights.run<Batch<V, A>>(plan.tenantId, flight, shared, (b) => ('fresh' in b ? wrapCopies(copies(b.fresh)) : copiesByEncoding(b))));
+    if ('stored' in batch) {
+      // Another process's flight stored them: answered as cached items.
+      const stored = batch.stored;
+      let next = 0;
+      const values = fromStore.map((entry) => (entry ? entry.value : stored[next++]));
+      return { values, cached: keys.map(() => true) };
+    }
+    fresh = batch.fresh;
+  }
   if (fresh.values.length !== missing.length) throw new Error(`upstream answered ${fresh.values.length} items for the ${missing.length} sent`);
   const values: (V | undefined)[] = [];
   let next = 0;
@@ -98,17 +146,26 @@ export async function cachedItems<V, A>(site: CallSite<unknown>, plan: CallPlan,
   return { values, cached: fromStore.map((entry) => entry !== undefined), answer: fresh.answer };
 }
 
+/** A batch's outcome inside one process: upstream's answer, or the values another process's flight stored. */
+type Batch<V, A> = { fresh: ItemsAnswer<V, A> } | { stored: V[] };
+
+function wrapCopies<V, A>(copy: (held: boolean) => ItemsAnswer<V, A>): (held: boolean) => Batch<V, A> {
+  return (held) => ({ fresh: copy(held) });
+}
+
 async function readItems<V>(
   site: CallSite<unknown>,
   plan: CallPlan,
   keys: readonly string[],
   usable: ((value: unknown) => boolean) | undefined,
+  rethrow = false,
 ): Promise<Map<string, StoredResult<V>>> {
   const found = new Map<string, StoredResult<V>>();
   let stored: Map<string, unknown>;
   try {
     stored = await site.cache.getMany(keys, plan.tenantId === undefined ? undefined : { tenantId: plan.tenantId });
   } catch (error) {
+    if (rethrow) throw error;
     failOpen(site.stats, error);
     return found;
   }

@@ -59,7 +59,7 @@ export interface CachedRagOptions extends FreshnessOptions<any, any[]> {
   countTokens?: (answer: unknown) => number | undefined;
 }
 
-const CACHED_RAG_OPTIONS = optionNames<CachedRagOptions>({ cache: true, ttl: true, namespace: true, corpusVersion: true, key: true, tenantId: true, shouldCache: true, countTokens: true, grace: true, graceBackoff: true, softTimeout: true, shouldServeStale: true, tags: true, prices: true });
+const CACHED_RAG_OPTIONS = optionNames<CachedRagOptions>({ cache: true, ttl: true, namespace: true, corpusVersion: true, key: true, tenantId: true, shouldCache: true, countTokens: true, grace: true, graceBackoff: true, softTimeout: true, shouldServeStale: true, tags: true, prices: true, singleFlight: true, lockTtl: true, maxWait: true });
 
 /**
  * Caches a RAG pipeline's answers. Takes `rag` with `query(question, options)`,

@@ -3,7 +3,8 @@ import { freshnessOf } from '../core/get-or-set.js';
 import { scopeOf, ttlMs } from '../core/keys.js';
 import type { Freshness } from '../core/read-through.js';
 import { checkOptions, describeValue } from '../core/options.js';
-import type { Cache } from '../core/types.js';
+import { sharedFlightOf, type SharedFlight } from '../core/shared-flight.js';
+import type { Cache, SingleFlightMode, SingleFlightOptions } from '../core/types.js';
 import type { Prices } from './entry.js';
 
 // Checks shared by the wrappers' constructors: bad options throw at wrap time,
@@ -24,6 +25,9 @@ export interface SiteOptions {
   shouldServeStale?: unknown;
   tags?: unknown;
   prices?: unknown;
+  singleFlight?: unknown;
+  lockTtl?: unknown;
+  maxWait?: unknown;
 }
 
 /**
@@ -31,7 +35,7 @@ export interface SiteOptions {
  * wrappers' option types). Grace durations follow the library's rule: `grace`
  * in seconds like `ttl`, `graceBackoff` and `softTimeout` in milliseconds.
  */
-export interface FreshnessOptions<R, A extends unknown[]> {
+export interface FreshnessOptions<R, A extends unknown[]> extends SingleFlightOptions {
   /**
    * Seconds a stored answer is kept past its `ttl` (fractions allowed),
    * counted from its expiry and never extended by serving it: when upstream
@@ -77,15 +81,25 @@ export interface FreshnessOptions<R, A extends unknown[]> {
   prices?: Prices;
 }
 
-/** The site settings the freshness and cost options describe, checked (`validation` errors name the option). */
-export function siteFreshness(where: string, options: SiteOptions): { freshness: Freshness | undefined; tags: ((result: unknown, ...args: unknown[]) => readonly string[] | undefined) | undefined; prices: Prices | undefined } {
+/**
+ * The site settings the freshness, cost and single-flight options describe,
+ * checked (`validation` errors name the option); `mode` is the wrapper's
+ * default `singleFlight`.
+ */
+export function siteFreshness(
+  where: string,
+  options: SiteOptions,
+  mode: SingleFlightMode = 'local',
+): { freshness: Freshness | undefined; tags: ((result: unknown, ...args: unknown[]) => readonly string[] | undefined) | undefined; prices: Prices | undefined; singleFlight: SharedFlight | undefined } {
   const freshness = freshnessOf(where, options);
+  const singleFlight = sharedFlightOf(where, options, mode);
   checkFunction(options.tags, `${where}: tags`);
   checkPrices(options.prices, where);
   return {
     freshness,
     tags: options.tags as ((result: unknown, ...args: unknown[]) => readonly string[] | undefined) | undefined,
     prices: options.prices as Prices | undefined,
+    singleFlight,
   };
 }
 
@@ -114,7 +128,7 @@ function checkPrices(prices: unknown, where: string): void {
  * and the functions `key`, `shouldCache`, `countTokens`. Each wrapper checks
  * the options only it has.
  */
-export function checkSiteOptions(where: string, options: unknown, known: readonly string[], cacheOptional = false): asserts options is SiteOptions {
+export function checkSiteOptions(where: string, options: unknown, known: readonly string[], cacheOptional = false, mode: SingleFlightMode = 'local'): asserts options is SiteOptions {
   if (options === undefined) throw new CacheError(`${where}: options are required, such as { cache }`, 'validation');
   checkOptions(where, options, known);
   const o = options as SiteOptions;
@@ -125,7 +139,7 @@ export function checkSiteOptions(where: string, options: unknown, known: readonl
   checkFunction(o.key, `${where}: key`);
   checkFunction(o.shouldCache, `${where}: shouldCache`);
   checkFunction(o.countTokens, `${where}: countTokens`);
-  siteFreshness(where, o);
+  siteFreshness(where, o, mode);
 }
 
 export function checkCache(cache: unknown, where: string): asserts cache is Cache {

@@ -72,7 +72,7 @@ interface PathNode {
   children: Map<PropertyKey, PathNode>;
 }
 
-const WITH_CACHE_OPTIONS = optionNames<WithCacheOptions>({ cache: true, ttl: true, methods: true, namespace: true, key: true, identity: true, tenantId: true, shouldCache: true, countTokens: true, grace: true, graceBackoff: true, softTimeout: true, shouldServeStale: true, tags: true, prices: true });
+const WITH_CACHE_OPTIONS = optionNames<WithCacheOptions>({ cache: true, ttl: true, methods: true, namespace: true, key: true, identity: true, tenantId: true, shouldCache: true, countTokens: true, grace: true, graceBackoff: true, softTimeout: true, shouldServeStale: true, tags: true, prices: true, singleFlight: true, lockTtl: true, maxWait: true });
 
 /**
  * Caches the results of `target`'s async methods and returns an object of the

@@ -1,3 +1,4 @@
+import { FLIGHT_LOCKS, locksOf, type FlightLocks } from '../../src/core/shared-flight.js';
 import type { Cache } from '../../src/core/types.js';
 
 /**
@@ -17,6 +18,19 @@ export function holdWrites(cache: Cache): { cache: Cache; pending: () => number;
     get(target, prop) {
       if (prop === 'set') return (...args: Parameters<Cache['set']>) => later(() => target.set(...args));
       if (prop === 'setMany') return (...args: Parameters<Cache['setMany']>) => later(() => target.setMany(...args));
+      // A shared flight's write goes through the backend's locks: held the same way.
+      if (prop === FLIGHT_LOCKS) {
+        const locks = locksOf(target);
+        if (locks === undefined) return undefined;
+        const heldLocks: FlightLocks = {
+          acquire: (...args) => locks.acquire(...args),
+          beat: (...args) => locks.beat(...args),
+          release: (...args) => locks.release(...args),
+          listen: (...args) => locks.listen(...args),
+          commit: (...args) => later(() => locks.commit(...args)),
+        };
+        return () => heldLocks;
+      }
       const value = Reflect.get(target, prop) as unknown;
       return typeof value === 'function' ? value.bind(target) : value;
     },

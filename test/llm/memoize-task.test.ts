@@ -2,10 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDragonflyCache } from '../../src/backends/dragonfly.js';
 import { createMemoryCache } from '../../src/backends/memory.js';
 import { CacheError } from '../../src/core/errors.js';
+import type { Cache } from '../../src/core/types.js';
 import { withCacheControl } from '../../src/llm/cache-control.js';
 import { memoizeTask, taskMetadata } from '../../src/llm/memoize-task.js';
 import { codeOf } from '../../src/llm/code-identity.js';
@@ -33,9 +34,10 @@ function agent(delayMs = 0) {
   return { state, executeTask };
 }
 
-function lockKeyOf(namespace: string, input: unknown, version: string | number | null = null): string {
+/** The raw Redis key of a shared flight's lock for a task's entry (untenanted, not a cluster). */
+function lockKeyOf(prefix: string, namespace: string, input: unknown, version: string | number | null = null): string {
   // The task's code is in its key (every agent() makes the same executeTask).
-  return `${requestKey({ version, code: codeOf(agent().executeTask), input }, { namespace })}:lock`;
+  return `${prefix}:f:g:${requestKey({ version, code: codeOf(agent().executeTask), input }, { namespace })}`;
 }
 
 describeEachBackend('memoizeTask', ({ cache }) => {
@@ -100,28 +102,6 @@ describeEachBackend('memoizeTask', ({ cache }) => {
     const results = await Promise.all(workers.map((w) => w({ id: 't', goal: 'g' })));
     expect(results.map((r) => r.run)).toEqual([1, 1, 1, 1]);
     expect(state.runs).toBe(1);
-    expect(await c.get(lockKeyOf('task:executeTask', [{ id: 't', goal: 'g' }]))).toBeUndefined();
-  });
-
-  it('waits while another worker holds the lock, and runs once it is gone', async () => {
-    const c = cache();
-    const { state, executeTask } = agent();
-    const lockKey = lockKeyOf('task:executeTask', [{ id: 't', goal: 'g' }]);
-    expect(await c.add(lockKey, 'another-worker', { ttl: 60 })).toBe(true);
-    const pending = memoizeTask(executeTask, { cache: c })({ id: 't', goal: 'g' });
-    await sleep(100);
-    expect(state.runs).toBe(0);
-    await c.delete(lockKey);
-    expect((await pending).run).toBe(1);
-  });
-
-  it('takes over the lock of a crashed worker once lockTtl has passed', async () => {
-    const c = cache();
-    const { state, executeTask } = agent();
-    await c.add(lockKeyOf('task:executeTask', [{ id: 't', goal: 'g' }]), 'crashed-worker', { ttl: 0.3 });
-    const result = await memoizeTask(executeTask, { cache: c, lockTtl: 0.3 })({ id: 't', goal: 'g' });
-    expect(result.run).toBe(1);
-    expect(state.runs).toBe(1);
   });
 
   it('does not store a rejection and releases the lock, so the next call runs at once', async () => {
@@ -162,6 +142,50 @@ describeEachBackend('memoizeTask', ({ cache }) => {
     expect(state.runs).toBe(2);
     expect(await withCacheControl({ tenantId: 'acme' }, () => taskMetadata(shared, task))).toBeDefined();
     expect(await taskMetadata(shared, task)).toBeUndefined();
+  });
+});
+
+describeWith('redis')('memoizeTask and the shared lock on Redis', () => {
+  const redis = redisAvailable ? new Redis(REDIS_URL) : undefined;
+  let c: Cache;
+  let prefix: string;
+  beforeEach(async () => {
+    prefix = uniquePrefix('memo-lock');
+    c = await createDragonflyCache({ url: REDIS_URL, keyPrefix: prefix });
+  });
+  afterEach(async () => {
+    await c.clear();
+    await c.close();
+  });
+
+  it('releases its lock once the result is stored', async () => {
+    const { executeTask } = agent(20);
+    await memoizeTask(executeTask, { cache: c, lockTtl: 5 })({ id: 't', goal: 'g' });
+    await sleep(50);
+    expect(await redis!.exists(lockKeyOf(prefix, 'task:executeTask', [{ id: 't', goal: 'g' }]))).toBe(0);
+  });
+
+  it('waits while another worker holds the lock, and runs once it is gone', async () => {
+    const { state, executeTask } = agent();
+    const lockKey = lockKeyOf(prefix, 'task:executeTask', [{ id: 't', goal: 'g' }]);
+    expect(await redis!.set(lockKey, 'another-worker', 'PX', 60_000, 'NX')).toBe('OK');
+    const pending = memoizeTask(executeTask, { cache: c })({ id: 't', goal: 'g' });
+    await sleep(100);
+    expect(state.runs).toBe(0);
+    await redis!.del(lockKey);
+    // Nobody published (a foreign lock): the waiter's safety check finds it gone within a second.
+    expect((await pending).run).toBe(1);
+  });
+
+  it('takes over the lock of a crashed worker once lockTtl has passed', async () => {
+    const { state, executeTask } = agent();
+    await redis!.set(lockKeyOf(prefix, 'task:executeTask', [{ id: 't', goal: 'g' }]), 'crashed-worker', 'PX', 300);
+    const started = performance.now();
+    const result = await memoizeTask(executeTask, { cache: c, lockTtl: 0.3 })({ id: 't', goal: 'g' });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(250);
+    expect(performance.now() - started).toBeLessThan(400);
+    expect(result.run).toBe(1);
+    expect(state.runs).toBe(1);
   });
 });
 
