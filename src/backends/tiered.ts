@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { CacheError, DragonflyConnectionError } from '../core/errors.js';
 import { EventHub, type CacheEvent, type CacheEventListener, type CacheEventType } from '../core/events.js';
 import { getOrSet } from '../core/get-or-set.js';
+import { FLIGHT_LOCKS, locksOf, type FlightLocks } from '../core/shared-flight.js';
 import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, checkStatsOptions, entriesOf, keysOf, scopeOf, tagsOf } from '../core/keys.js';
 import { checkOptions, describeValue, optionNames } from '../core/options.js';
 import { CounterSet } from '../core/stats.js';
@@ -174,6 +175,7 @@ class TieredCacheImpl implements TieredCache {
   private closed = false;
   // The L2 events handed on (evictions, expiries, reconnections), while someone listens here.
   private readonly forwarders = new Map<CacheEventType, CacheEventListener>();
+  private flightLocks: FlightLocks | undefined;
 
   constructor(
     private readonly l1: Cache,
@@ -503,6 +505,28 @@ class TieredCacheImpl implements TieredCache {
       throw this.failed(error, operation, tenantId);
     }
     return result;
+  }
+
+  /**
+   * Shared flights lock in the Redis tier; the holder's write is a change of
+   * this cache, so every other process drops its copy of the key as after a `set`.
+   */
+  [FLIGHT_LOCKS](): FlightLocks | undefined {
+    if (this.flightLocks !== undefined) return this.flightLocks;
+    const locks = locksOf(this.l2);
+    if (locks === undefined) return undefined;
+    this.flightLocks = {
+      acquire: (key, tenantId, token, ttlMs) => locks.acquire(key, tenantId, token, ttlMs),
+      beat: (key, tenantId, token, ttlMs) => locks.beat(key, tenantId, token, ttlMs),
+      release: (key, tenantId, token, outcome) => locks.release(key, tenantId, token, outcome),
+      listen: (key, tenantId, heard) => locks.listen(key, tenantId, heard),
+      commit: (op, key, value, options, token) => {
+        const tenantId = options?.tenantId;
+        const keys = [key];
+        return this.change(op, tenantId, keys, () => locks.commit(op, key, value, options, token), () => this.dropKeys(keys, tenantId), (stored) => (stored ? [{ k: keys }] : []));
+      },
+    };
+    return this.flightLocks;
   }
 
   /** Drops this process's copies of `keys`. */

@@ -60,6 +60,25 @@ describeWith('redis-server')('tiered caches sharing a private redis-server: inva
     for (const cache of caches.splice(0)) await cache.close();
   });
 
+  it('shares one factory call between tiered caches with singleFlight shared, and both read the holder’s answer afterwards', async () => {
+    prefix = uniquePrefix('tier-flight');
+    const [a, b] = [await open(30), await open(30)];
+    await b.set('k', 'old', { ttl: 0.2 });
+    expect(await b.get('k')).toBe('old');
+    await sleep(250);
+    let calls = 0;
+    const factory = async () => {
+      calls++;
+      await sleep(50);
+      return 'new';
+    };
+    const answers = await Promise.all([a, b].flatMap((cache) => Array.from({ length: 50 }, () => cache.getOrSet('k', factory, { singleFlight: 'shared', ttl: 60 }))));
+    expect(calls).toBe(1);
+    expect(new Set(answers)).toEqual(new Set(['new']));
+    await sleep(50);
+    for (const cache of [a, b]) expect(await cache.get('k')).toBe('new');
+  });
+
   it('resolves once subscribed, and a change in one process reaches the other within the window', async () => {
     prefix = uniquePrefix('tier-link');
     const [a, b] = [await open(30), await open(30)];
