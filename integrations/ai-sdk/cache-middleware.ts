@@ -13,6 +13,7 @@ import {
   joinStream,
   markServed,
   namespacedKey,
+  FRESHNESS_OPTIONS,
   optionNames,
   planCall,
   readCached,
@@ -96,15 +97,7 @@ const OPTIONS = optionNames<CacheMiddlewareOptions>({
   tenantId: true,
   shouldCache: true,
   replayDelayMs: true,
-  grace: true,
-  graceBackoff: true,
-  softTimeout: true,
-  shouldServeStale: true,
-  tags: true,
-  prices: true,
-  singleFlight: true,
-  lockTtl: true,
-  maxWait: true,
+  ...FRESHNESS_OPTIONS,
 });
 
 /**

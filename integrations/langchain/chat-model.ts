@@ -19,6 +19,7 @@ import {
   joinStream,
   markServed,
   namespacedKey,
+  FRESHNESS_OPTIONS,
   optionNames,
   planCall,
   readCached,
@@ -78,15 +79,7 @@ const OPTIONS = optionNames<CachedChatModelOptions>({
   ttl: true,
   namespace: true,
   tenantId: true,
-  grace: true,
-  graceBackoff: true,
-  softTimeout: true,
-  shouldServeStale: true,
-  tags: true,
-  prices: true,
-  singleFlight: true,
-  lockTtl: true,
-  maxWait: true,
+  ...FRESHNESS_OPTIONS,
 });
 
 /** One `cachedChatModel` call's state, shared by every model derived from it (`withConfig`, `bindTools`, ...). */

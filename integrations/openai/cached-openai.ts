@@ -13,6 +13,7 @@ import {
   joinStream,
   markServed,
   namespacedKey,
+  FRESHNESS_OPTIONS,
   optionNames,
   gracedCall,
   planCall,
@@ -84,15 +85,7 @@ const CACHED_OPENAI_OPTIONS = optionNames<CachedOpenAIOptions>({
   tenantId: true,
   shouldCache: true,
   countTokens: true,
-  grace: true,
-  graceBackoff: true,
-  softTimeout: true,
-  shouldServeStale: true,
-  tags: true,
-  prices: true,
-  singleFlight: true,
-  lockTtl: true,
-  maxWait: true,
+  ...FRESHNESS_OPTIONS,
 });
 
 /**

@@ -5,7 +5,7 @@ import { emptyWrapperStats } from './entry.js';
 import { codeOf } from './code-identity.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { identityOf } from './identity.js';
-import { checkCache, checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
+import { checkCache, checkSiteOptions, FRESHNESS_OPTIONS, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
 import { namespacedKey } from './request-key.js';
 import { registerStats } from './wrapper-stats.js';
 
@@ -66,7 +66,7 @@ export interface CachedDecorator {
   ): TypedPropertyDescriptor<T>;
 }
 
-const CACHED_OPTIONS = optionNames<CachedOptions>({ cache: true, ttl: true, namespace: true, key: true, tenantId: true, shouldCache: true, countTokens: true, grace: true, graceBackoff: true, softTimeout: true, shouldServeStale: true, tags: true, prices: true, singleFlight: true, lockTtl: true, maxWait: true });
+const CACHED_OPTIONS = optionNames<CachedOptions>({ cache: true, ttl: true, namespace: true, key: true, tenantId: true, shouldCache: true, countTokens: true, ...FRESHNESS_OPTIONS });
 
 /**
  * Caches an async method's results under its class, name and arguments.

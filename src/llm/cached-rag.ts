@@ -3,7 +3,7 @@ import type { Cache } from '../core/types.js';
 import { cachedCall, countBypass, createCallSite, failOpen } from './cached-call.js';
 import { codeOf } from './code-identity.js';
 import { registerKeyRecipe } from './explain-key.js';
-import { checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
+import { checkSiteOptions, FRESHNESS_OPTIONS, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
 import { namespacedKey } from './request-key.js';
 import { registerStats } from './wrapper-stats.js';
 
@@ -59,7 +59,7 @@ export interface CachedRagOptions extends FreshnessOptions<any, any[]> {
   countTokens?: (answer: unknown) => number | undefined;
 }
 
-const CACHED_RAG_OPTIONS = optionNames<CachedRagOptions>({ cache: true, ttl: true, namespace: true, corpusVersion: true, key: true, tenantId: true, shouldCache: true, countTokens: true, grace: true, graceBackoff: true, softTimeout: true, shouldServeStale: true, tags: true, prices: true, singleFlight: true, lockTtl: true, maxWait: true });
+const CACHED_RAG_OPTIONS = optionNames<CachedRagOptions>({ cache: true, ttl: true, namespace: true, corpusVersion: true, key: true, tenantId: true, shouldCache: true, countTokens: true, ...FRESHNESS_OPTIONS });
 
 /**
  * Caches a RAG pipeline's answers. Takes `rag` with `query(question, options)`,

@@ -31,7 +31,7 @@ export { cachedItems, type ItemsAnswer, type ItemsCall, type ItemsResult } from 
 export { currentCacheControl, withCacheControl, type CacheControl } from './cache-control.js';
 export { tokensOf, type ModelPrice, type Prices, type StoredResult, type Usage, type WrapperStats } from './entry.js';
 export { explainKey, registerKeyRecipe, type KeyExplanation, type KeyRecipe, type RecipeResult } from './explain-key.js';
-export { checkBoolean, checkFunction, checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
+export { checkBoolean, checkFunction, checkSiteOptions, FRESHNESS_OPTIONS, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
 export { namespacedKey, requestKey } from './request-key.js';
 export { copiesByEncoding, type Copies } from '../core/single-flight.js';
 export { isRecording, joinStream, replayChunks, startStream, type RecordedStream, type SharedStream, type StreamCall, type StreamShape, type UpstreamStream } from './stream-record.js';

@@ -3,7 +3,7 @@ import type { Cache, ScopeOptions } from '../core/types.js';
 import { cachedCall, countBypass, createCallSite, failOpen, isStored, planCall, type CallPlan, type CallSite } from './cached-call.js';
 import { codeOf } from './code-identity.js';
 import { registerKeyRecipe } from './explain-key.js';
-import { checkNamespace, checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
+import { checkNamespace, checkSiteOptions, FRESHNESS_OPTIONS, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
 import { namespacedKey } from './request-key.js';
 import { registerStats } from './wrapper-stats.js';
 
@@ -56,7 +56,7 @@ interface Memo {
 
 const memos = new WeakMap<object, Memo>();
 
-const MEMOIZE_TASK_OPTIONS = optionNames<MemoizeTaskOptions<unknown[], unknown>>({ cache: true, ttl: true, version: true, key: true, namespace: true, tenantId: true, shouldCache: true, countTokens: true, grace: true, graceBackoff: true, softTimeout: true, shouldServeStale: true, tags: true, prices: true, singleFlight: true, lockTtl: true, maxWait: true });
+const MEMOIZE_TASK_OPTIONS = optionNames<MemoizeTaskOptions<unknown[], unknown>>({ cache: true, ttl: true, version: true, key: true, namespace: true, tenantId: true, shouldCache: true, countTokens: true, ...FRESHNESS_OPTIONS });
 
 /**
  * Memoizes an async task for agent frameworks: returns a function with the

@@ -81,6 +81,19 @@ export interface FreshnessOptions<R, A extends unknown[]> extends SingleFlightOp
   prices?: Prices;
 }
 
+/** The names of `FreshnessOptions`, spread into every wrapper's list of option names. */
+export const FRESHNESS_OPTIONS: { readonly [K in keyof Required<FreshnessOptions<unknown, unknown[]>>]: true } = {
+  grace: true,
+  graceBackoff: true,
+  softTimeout: true,
+  shouldServeStale: true,
+  tags: true,
+  prices: true,
+  singleFlight: true,
+  lockTtl: true,
+  maxWait: true,
+};
+
 /**
  * The site settings the freshness, cost and single-flight options describe,
  * checked (`validation` errors name the option); `mode` is the wrapper's

@@ -5,7 +5,7 @@ import { emptyWrapperStats, type WrapperStats } from './entry.js';
 import { codeOf } from './code-identity.js';
 import { registerKeyRecipe } from './explain-key.js';
 import { identityOf } from './identity.js';
-import { checkSiteOptions, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
+import { checkSiteOptions, FRESHNESS_OPTIONS, optionNames, siteFreshness, type FreshnessOptions } from './options.js';
 import { namespacedKey } from './request-key.js';
 import { SingleFlight } from '../core/single-flight.js';
 import { registerStats } from './wrapper-stats.js';
@@ -72,7 +72,7 @@ interface PathNode {
   children: Map<PropertyKey, PathNode>;
 }
 
-const WITH_CACHE_OPTIONS = optionNames<WithCacheOptions>({ cache: true, ttl: true, methods: true, namespace: true, key: true, identity: true, tenantId: true, shouldCache: true, countTokens: true, grace: true, graceBackoff: true, softTimeout: true, shouldServeStale: true, tags: true, prices: true, singleFlight: true, lockTtl: true, maxWait: true });
+const WITH_CACHE_OPTIONS = optionNames<WithCacheOptions>({ cache: true, ttl: true, methods: true, namespace: true, key: true, identity: true, tenantId: true, shouldCache: true, countTokens: true, ...FRESHNESS_OPTIONS });
 
 /**
  * Caches the results of `target`'s async methods and returns an object of the
