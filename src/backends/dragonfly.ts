@@ -7,6 +7,7 @@ import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, checkStatsO
 import { checkOptions, describeType, describeValue, optionNames } from '../core/options.js';
 import { decode, encode } from '../core/serialization.js';
 import { CounterSet, toStats, type Measured } from '../core/stats.js';
+import { noteTagInvalidation } from '../core/single-flight.js';
 import { TAG_GUARD_MS, tooOldToTag } from '../core/tags.js';
 import type { BatchEntries, Cache, CacheEntry, CacheStats, EntryInfo, EntryOptions, GetOrSetOptions, ScopeOptions, SetOptions, StatsOptions } from '../core/types.js';
 import { FLIGHT_LOCKS, type FlightLocks } from '../core/shared-flight.js';
@@ -778,6 +779,7 @@ class DragonflyCache implements Cache {
     checkScopeOptions('invalidateTags', options);
     const scope = scopeOf(options?.tenantId);
     if (list === undefined) return;
+    noteTagInvalidation();
     try {
       await Promise.all(list.map((tag) => this.deadlines.bound(this.client.ckTagInvalidate(this.records + scope + tag, TAG_GUARD_MS))));
     } catch (error) {

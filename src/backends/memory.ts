@@ -7,6 +7,7 @@ import { checkKey, checkPattern, checkScopeOptions, checkSetOptions, checkStatsO
 import { checkOptions, describeValue, optionNames } from '../core/options.js';
 import { decode, encode } from '../core/serialization.js';
 import { CounterSet, toStats, type Measured } from '../core/stats.js';
+import { noteTagInvalidation } from '../core/single-flight.js';
 import { TAG_GUARD_MS, tooOldToTag } from '../core/tags.js';
 import type { BatchEntries, Cache, CacheEntry, CacheStats, EntryInfo, EntryOptions, GetOrSetOptions, ScopeOptions, SetOptions, StatsOptions } from '../core/types.js';
 
@@ -224,6 +225,7 @@ class MemoryCache implements Cache {
     checkScopeOptions('invalidateTags', options);
     const scope = localScope(options?.tenantId);
     if (list === undefined) return;
+    noteTagInvalidation();
     const now = Date.now();
     for (const tag of list) {
       const name = scope + tag;

@@ -130,7 +130,9 @@ export interface ReadHooks<T, C extends ReadCall<T>> {
  * is answered stale, and upstream is not called again before its backoff.
  */
 export function readThrough<T, C extends ReadCall<T>>(site: ReadSite, hooks: ReadHooks<T, C>, call: C): Promise<T> {
-  if (call.share) {
+  // With a soft timeout a caller reads first: a stale entry it finds bounds its wait for the
+  // running flight as it bounds the wait of the caller who started it.
+  if (call.share && (call.freshness?.softTimeout === undefined || !call.read)) {
     const joined = site.flights.join<T>(call.tenantId, call.key, !call.read);
     if (joined) {
       hooks.joined(call, joined.held);

@@ -23,6 +23,16 @@ export interface Joined<T> {
   held: Held | undefined;
 }
 
+// Moves on every tag invalidation in this process (`noteTagInvalidation`): a
+// flight that started before one may compute what the invalidation dropped, so no caller who
+// comes after it joins that flight (one more upstream call, only for calls that straddle it).
+let tagEpoch = 0;
+
+/** Called by every backend's `invalidateTags` before it acts: flights started before it take no new joiners. */
+export function noteTagInvalidation(): void {
+  tagEpoch++;
+}
+
 export class SingleFlight {
   // Per tenant, then per key: a lookup builds no combined string.
   private readonly byScope = new Map<string, Map<string, Flight<unknown>>>();
@@ -34,7 +44,7 @@ export class SingleFlight {
    */
   join<T>(scope: string | undefined, key: string, running = false): Joined<T> | undefined {
     const flight = this.byScope.get(scope ?? '')?.get(key) as Flight<T> | undefined;
-    if (flight === undefined || (running && flight.answered)) return undefined;
+    if (flight === undefined || (running && flight.answered) || flight.epoch !== tagEpoch) return undefined;
     return { answer: flight.joined(), held: flight.held };
   }
 
@@ -101,6 +111,7 @@ export type Copies<T> = (answer: T) => (held: boolean) => T;
 export type Hold<T> = (answer: T, held: Held) => void;
 
 class Flight<T> {
+  readonly epoch = tagEpoch;
   answered = false;
   held: Held | undefined;
   private value: T | undefined;

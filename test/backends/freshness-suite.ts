@@ -259,6 +259,26 @@ export function registerFreshnessSuite(fresh: () => Promise<Cache>): void {
       await sleep(300);
       expect(await cache.get('k')).toBe('v2');
     });
+    it('bounds every caller who joins a slow refresh by softTimeout, not only the one who started it', async () => {
+      const cache = await fresh();
+      for (const softTimeout of [50, 0]) {
+        const key = `joined-${softTimeout}`;
+        const options = { ttl: 60, grace: GRACE, softTimeout };
+        await cache.getOrSet(key, async () => 'v1', { ...options, ttl: TTL });
+        await sleep(PAST_TTL_MS);
+        let calls = 0;
+        const slow = async () => {
+          calls++;
+          await sleep(600);
+          return 'v2';
+        };
+        expect(await cache.getOrSet(key, slow, options)).toBe('v1');
+        const started = performance.now();
+        expect(await cache.getOrSet(key, slow, options)).toBe('v1');
+        expect(performance.now() - started).toBeLessThan(300);
+        expect(calls).toBe(1);
+      }
+    });
   });
 
   describe('tags', () => {
@@ -318,6 +338,16 @@ export function registerFreshnessSuite(fresh: () => Promise<Cache>): void {
       expect(await cache.getOrSet('k', async () => 'after', { tags: ['doc:1'] })).toBe('after');
       await sleep(50);
       expect(await cache.get('k')).toBe('after');
+      // A call made after the invalidation never joins the computation that started before it.
+      let open!: () => void;
+      const door = new Promise<void>((resolve) => (open = resolve));
+      const before = cache.getOrSet('j', async () => (await door, 'computed before'), { tags: ['doc:1'] });
+      await sleep(20);
+      await cache.invalidateTags(['doc:1']);
+      const after = cache.getOrSet('j', async () => 'computed after', { tags: ['doc:1'] });
+      open();
+      expect(await before).toBe('computed before');
+      expect(await after).toBe('computed after');
       // the same through writeEntry's startedAt
       const startedAt = Date.now() - 1000;
       expect(await cache.writeEntry('w', 'old', { tags: ['doc:1'], startedAt })).toBe(true);
