@@ -229,9 +229,13 @@ export interface StreamCall<C, E> {
  * Joins an identical streamed call of this process, if one is live (or just
  * finished, its write in flight), counting it (unless `counted`): a miss
  * while live, a hit once finished. `undefined` when there is none to join (or
- * a refresh finds only a finished one).
+ * a refresh finds only a finished one, or, before its read, the site has a
+ * `softTimeout`).
  */
 export function joinStream<C, E>(call: Pick<StreamCall<C, E>, 'site' | 'plan' | 'key' | 'signal'>, counted = false): Promise<SharedStream<C, E>> | undefined {
+  // With a soft timeout a caller reads first: a stale recording it finds bounds its wait for a
+  // stream that is slow to open, as it bounds the wait of the caller who started it.
+  if (!counted && call.site.freshness?.softTimeout !== undefined && call.plan.control?.refresh !== true) return undefined;
   const entry = liveBySite.get(call.site.flights)?.get(call.plan.tenantId ?? '')?.get(call.key);
   if (entry === undefined) return undefined;
   const live = entry.recording.live;

@@ -91,6 +91,24 @@ describeEachBackend('openai grace', ({ cache }) => {
     expect(cacheInfo(refreshed)?.status).toBe('hit');
   });
 
+  it('with softTimeout answers every later caller stale too while the provider hangs, chat and streams alike', async () => {
+    const cached = cachedOpenAI(sdk(), { cache: cache(), ttl: TTL, grace: 60, softTimeout: 100 });
+    const first = await cached.chat.completions.create(chat);
+    const recorded = await collect(await cached.chat.completions.create(streamed));
+    await sleep(PAST_TTL_MS);
+    const hung = server.hang('chat/completions');
+    try {
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now();
+        expect((await cached.chat.completions.create(chat)).id).toBe(first.id);
+        expect(await collect(await cached.chat.completions.create(streamed))).toEqual(recorded);
+        expect(performance.now() - started).toBeLessThan(600);
+      }
+    } finally {
+      hung.release();
+    }
+  });
+
   it('without a stale answer, softTimeout changes nothing: a hung provider is waited for', async () => {
     const cached = cachedOpenAI(sdk(), { cache: cache(), ttl: TTL, grace: 60, softTimeout: 20 });
     const hung = server.hang('chat/completions');
