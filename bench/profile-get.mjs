@@ -19,7 +19,7 @@ let contender;
 let close;
 if (mode === 'cachekit') {
   const ck = await import(pathToFileURL(join(here, '..', 'dist', 'index.js')).href);
-  const cache = await ck.createDragonflyCache({ url, keyPrefix: 'prof', commandTimeout: 60_000 }) // valgrind runs ~50x slower;
+  const cache = await ck.createDragonflyCache({ url, keyPrefix: 'prof', commandTimeout: 60_000, connectTimeout: 60_000 }) // valgrind runs ~50x slower;
   contender = { get: (k) => cache.get(k), set: (k) => cache.set(k, twoKb) };
   close = () => cache.close();
 } else if (mode === 'raw') {

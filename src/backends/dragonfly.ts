@@ -461,6 +461,7 @@ class DragonflyCache implements Cache {
   ) {
     this.deadlines = new Deadlines(commandTimeout);
     this.ns = `${keyPrefix}:`;
+    this.untenanted = `${this.ns}g:`;
     this.records = `${this.ns}x:`;
     client.defineCommand('ckSetManyPx', { lua: SET_MANY_PX });
     client.defineCommand('ckDeleteIfEquals', { numberOfKeys: 1, lua: DELETE_IF_EQUALS });
@@ -478,6 +479,13 @@ class DragonflyCache implements Cache {
     staleHit: (tenantId: string | undefined) => this.counters.add(scopeOf(tenantId), 'staleHits'),
     unstorable: (tenantId: string | undefined) => this.counters.add(scopeOf(tenantId), 'errors'),
   };
+
+  /** `<keyPrefix>:g:`, the scope of untenanted calls, joined once: a key then costs one concatenation, not two. */
+  private readonly untenanted: string;
+
+  private rawKey(scope: string, key: string): string {
+    return (scope === 'g:' ? this.untenanted : this.ns + scope) + key;
+  }
 
   /** Now, on the server's clock. */
   private now(): number {
@@ -626,7 +634,7 @@ class DragonflyCache implements Cache {
     const started = this.events.listening ? performance.now() : 0;
     let stored: string | null;
     try {
-      stored = await this.deadlines.bound(this.client.get(this.ns + scope + key));
+      stored = await this.deadlines.bound(this.client.get(this.rawKey(scope, key)));
     } catch (error) {
       if (!isWrongType(error)) throw this.fail(scope, error, 'get', started);
       this.counters.add(scope, 'errors');
@@ -654,7 +662,7 @@ class DragonflyCache implements Cache {
     let found: unknown;
     let stale = false;
     try {
-      found = this.unwrap(scope, await this.deadlines.bound(this.client.get(this.ns + scope + key)));
+      found = this.unwrap(scope, await this.deadlines.bound(this.client.get(this.rawKey(scope, key))));
       if (found instanceof StoredMeta) {
         if (found.tags !== undefined && !(await this.tagsValid(scope, found))) found = undefined;
         else {
@@ -736,7 +744,7 @@ class DragonflyCache implements Cache {
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
     if (meta?.tags !== undefined && tooOldToTag(meta.startedAt, Date.now())) return false;
     const { text: payload, life } = this.payload(value, ttl, meta);
-    const raw = this.ns + scope + key;
+    const raw = this.rawKey(scope, key);
     const started = this.events.listening ? performance.now() : 0;
     let reply: string | null;
     try {
@@ -772,7 +780,7 @@ class DragonflyCache implements Cache {
     const started = this.events.listening ? performance.now() : 0;
     let removed: number;
     try {
-      removed = await this.deadlines.bound(this.client.unlink(this.ns + scope + key));
+      removed = await this.deadlines.bound(this.client.unlink(this.rawKey(scope, key)));
     } catch (error) {
       throw this.fail(scope, error, 'delete', started);
     }
@@ -789,7 +797,7 @@ class DragonflyCache implements Cache {
     const encoded = encode(expected);
     let removed: number;
     try {
-      removed = await this.deadlines.bound(this.client.ckDeleteIfEquals(this.ns + scope + key, ENVELOPE + encoded, encoded));
+      removed = await this.deadlines.bound(this.client.ckDeleteIfEquals(this.rawKey(scope, key), ENVELOPE + encoded, encoded));
     } catch (error) {
       throw this.fail(scope, error, 'deleteIfEquals');
     }
@@ -847,7 +855,7 @@ class DragonflyCache implements Cache {
     const scope = scopeOf(options?.tenantId);
     const found = new Map<string, T>();
     if (list.length === 0) return found;
-    const raws = list.map((key) => this.ns + scope + key);
+    const raws = list.map((key) => this.rawKey(scope, key));
     const started = this.events.listening ? performance.now() : 0;
     let replies: (string | null)[];
     try {
@@ -893,7 +901,7 @@ class DragonflyCache implements Cache {
     let life = ttl;
     for (const [key, value] of pairs) {
       const payload = this.payload(value, ttl, meta);
-      latest.set(this.ns + scope + key, payload.text);
+      latest.set(this.rawKey(scope, key), payload.text);
       life = payload.life;
     }
     if (latest.size === 0) return 0;
@@ -936,7 +944,7 @@ class DragonflyCache implements Cache {
     checkKey(key);
     checkScopeOptions('inspect', options);
     const scope = scopeOf(options?.tenantId);
-    const raw = this.ns + scope + key;
+    const raw = this.rawKey(scope, key);
     let replies: [string | null, number, number | null];
     try {
       replies = await Promise.all([
