@@ -101,7 +101,14 @@ export default {
           });
           const overFloor = sdkFloor.opsPerSec / wrapped.opsPerSec;
           checks.push(
-            check(`LLM hit path (${backend}, ${label}) vs core get`, '<= 1.5x the time', `${ratio.toFixed(2)}x`, ratio <= 1.5, `requestKey + core get: ${floorRatio.toFixed(2)}x`),
+            // Issue 16: on Redis, where the round trip dominates, a hit within 1.2x of the core get.
+            check(
+              `LLM hit path (${backend}, ${label}) vs core get`,
+              backend === 'Redis' ? '<= 1.2x the time' : '<= 1.5x the time',
+              `${ratio.toFixed(2)}x`,
+              ratio <= (backend === 'Redis' ? 1.2 : 1.5),
+              `requestKey + core get: ${floorRatio.toFixed(2)}x`,
+            ),
             proposal(
               `LLM hit path (${backend}, ${label}) vs its key + core get in an APIPromise`,
               '<= 1.5x the time',

@@ -556,6 +556,7 @@ class DragonflyCache implements Cache {
   ) {
     this.deadlines = new Deadlines(commandTimeout);
     this.ns = `${keyPrefix}:`;
+    this.untenanted = `${this.ns}g:`;
     this.records = `${this.ns}x:`;
     client.defineCommand('ckSetManyPx', { lua: SET_MANY_PX });
     client.defineCommand('ckDeleteIfEquals', { numberOfKeys: 1, lua: DELETE_IF_EQUALS });
@@ -575,6 +576,13 @@ class DragonflyCache implements Cache {
     staleHit: (tenantId: string | undefined) => this.counters.add(scopeOf(tenantId), 'staleHits'),
     unstorable: (tenantId: string | undefined) => this.counters.add(scopeOf(tenantId), 'errors'),
   };
+
+  /** `<keyPrefix>:g:`, the scope of untenanted calls, joined once: a key then costs one concatenation, not two. */
+  private readonly untenanted: string;
+
+  private rawKey(scope: string, key: string): string {
+    return (scope === 'g:' ? this.untenanted : this.ns + scope) + key;
+  }
 
   /** Now, on the server's clock. */
   private now(): number {
@@ -723,7 +731,7 @@ class DragonflyCache implements Cache {
     const started = this.events.listening ? performance.now() : 0;
     let stored: string | null;
     try {
-      stored = await this.deadlines.bound(this.client.get(this.ns + scope + key));
+      stored = await this.deadlines.bound(this.client.get(this.rawKey(scope, key)));
     } catch (error) {
       if (!isWrongType(error)) throw this.fail(scope, error, 'get', started);
       this.counters.add(scope, 'errors');
@@ -751,7 +759,7 @@ class DragonflyCache implements Cache {
     let found: unknown;
     let stale = false;
     try {
-      found = this.unwrap(scope, await this.deadlines.bound(this.client.get(this.ns + scope + key)));
+      found = this.unwrap(scope, await this.deadlines.bound(this.client.get(this.rawKey(scope, key))));
       if (found instanceof StoredMeta) {
         if (found.tags !== undefined && !(await this.tagsValid(scope, found))) found = undefined;
         else {
@@ -866,7 +874,7 @@ class DragonflyCache implements Cache {
     const ttl = ttlMs(options?.ttl, this.defaultTtl);
     if (meta?.tags !== undefined && tooOldToTag(meta.startedAt, Date.now())) return undefined;
     const { text, life } = this.payload(value, ttl, meta);
-    return { scope, raw: this.ns + scope + key, text, life, meta };
+    return { scope, raw: this.rawKey(scope, key), text, life, meta };
   }
 
   /** Locks for `singleFlight: 'shared'` (src/core/shared-flight.ts), made on first use. */
@@ -896,7 +904,7 @@ class DragonflyCache implements Cache {
     const started = this.events.listening ? performance.now() : 0;
     let removed: number;
     try {
-      removed = await this.deadlines.bound(this.client.unlink(this.ns + scope + key));
+      removed = await this.deadlines.bound(this.client.unlink(this.rawKey(scope, key)));
     } catch (error) {
       throw this.fail(scope, error, 'delete', started);
     }
@@ -913,7 +921,7 @@ class DragonflyCache implements Cache {
     const encoded = encode(expected);
     let removed: number;
     try {
-      removed = await this.deadlines.bound(this.client.ckDeleteIfEquals(this.ns + scope + key, ENVELOPE + encoded, encoded));
+      removed = await this.deadlines.bound(this.client.ckDeleteIfEquals(this.rawKey(scope, key), ENVELOPE + encoded, encoded));
     } catch (error) {
       throw this.fail(scope, error, 'deleteIfEquals');
     }
@@ -971,7 +979,7 @@ class DragonflyCache implements Cache {
     const scope = scopeOf(options?.tenantId);
     const found = new Map<string, T>();
     if (list.length === 0) return found;
-    const raws = list.map((key) => this.ns + scope + key);
+    const raws = list.map((key) => this.rawKey(scope, key));
     const started = this.events.listening ? performance.now() : 0;
     let replies: (string | null)[];
     try {
@@ -1017,7 +1025,7 @@ class DragonflyCache implements Cache {
     let life = ttl;
     for (const [key, value] of pairs) {
       const payload = this.payload(value, ttl, meta);
-      latest.set(this.ns + scope + key, payload.text);
+      latest.set(this.rawKey(scope, key), payload.text);
       life = payload.life;
     }
     if (latest.size === 0) return 0;
@@ -1060,7 +1068,7 @@ class DragonflyCache implements Cache {
     checkKey(key);
     checkScopeOptions('inspect', options);
     const scope = scopeOf(options?.tenantId);
-    const raw = this.ns + scope + key;
+    const raw = this.rawKey(scope, key);
     let replies: [string | null, number, number | null];
     try {
       replies = await Promise.all([
@@ -1156,7 +1164,7 @@ class DragonflyCache implements Cache {
     let stored: string | null;
     let life: number;
     try {
-      [stored, life] = await this.deadlines.bound(this.client.ckReadLife(this.ns + scope + key));
+      [stored, life] = await this.deadlines.bound(this.client.ckReadLife(this.rawKey(scope, key)));
     } catch (error) {
       throw this.fail(scope, error, op);
     }

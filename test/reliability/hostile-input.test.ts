@@ -235,7 +235,7 @@ describeEachBackend('hostile input', ({ cache }) => {
 
 describe('decoding text nested deeper than anything encode writes', () => {
   it('is refused with a serialization CacheError, not a RangeError, in the plain and the tagged form', () => {
-    for (const text of [`${'['.repeat(100_000)}${']'.repeat(100_000)}`, `~${'['.repeat(100_000)}${']'.repeat(100_000)}`, `${'['.repeat(513)}${']'.repeat(513)}`]) {
+    for (const text of [`${'['.repeat(100_000)}${']'.repeat(100_000)}`, `~${'['.repeat(100_000)}${']'.repeat(100_000)}`, `${'['.repeat(513)}${']'.repeat(513)}`, `${'{"a":'.repeat(513)}1${'}'.repeat(513)}`, `[1,{"x":"]]]","y":[${'[{"z":'.repeat(300)}0${'}]'.repeat(300)}]}]`]) {
       let error: unknown;
       try {
         decode(text);
