@@ -1214,6 +1214,7 @@ class DragonflyCache implements Cache {
 
   /** A new connection to the same server, for SUBSCRIBE; `undefined` on a cluster. */
   tierSubscriber(): Redis | undefined {
+    this.open();
     if (this.isCluster()) return undefined;
     // Resubscribed by the tiered cache itself, so it knows when the link is whole again.
     return (this.client as Redis).duplicate({ autoResubscribe: false, lazyConnect: true });

@@ -103,7 +103,8 @@ class MemoryCache implements Cache {
     this.tagRecords = new LRUCache<string, { at: number }>({ max: max * TAG_RECORDS_PER_ENTRY, ttlAutopurge: false, perf: { now: () => performance.now() } });
   }
 
-  private open(): void {
+  /** Throws a `closed` CacheError once the cache is closed (also what createTieredCache checks of its memory tier). */
+  open(): void {
     if (this.closed) throw new CacheError('the cache is closed', 'closed');
   }
 
@@ -473,7 +474,9 @@ class MemoryCache implements Cache {
 
 /** The memory tier behind `cache` when it is a memory cache (for `createTieredCache`). */
 export function memoryTierOf(cache: unknown): Pick<MemoryCache, 'getNow'> | undefined {
-  return cache instanceof MemoryCache ? cache : undefined;
+  if (!(cache instanceof MemoryCache)) return undefined;
+  cache.open();
+  return cache;
 }
 
 /**

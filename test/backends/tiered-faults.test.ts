@@ -79,6 +79,16 @@ describeWith('redis-server')('tiered caches sharing a private redis-server: inva
     for (const cache of [a, b]) expect(await cache.get('k')).toBe('new');
   });
 
+  it('refuses a memory or Redis tier that is already closed, with a closed error', async () => {
+    prefix = uniquePrefix('tier-closed');
+    const l2 = await createDragonflyCache({ url: server.url, keyPrefix: prefix });
+    const l1 = createMemoryCache();
+    await l1.close();
+    await expectCacheError(() => createTieredCache({ l1, l2 }), 'closed');
+    await l2.close();
+    await expectCacheError(() => createTieredCache({ l1: createMemoryCache(), l2 }), 'closed');
+  });
+
   it('resolves once subscribed, and a change in one process reaches the other within the window', async () => {
     prefix = uniquePrefix('tier-link');
     const [a, b] = [await open(30), await open(30)];
