@@ -11,8 +11,7 @@ import { registerStats } from './wrapper-stats.js';
 /** A RAG query function: a question (and anything else) in, a Promise of an answer out. */
 export type QueryFn = (question: any, ...rest: any[]) => Promise<unknown>;
 
-/** What `cachedRag` wraps: an object with an async `query(question, options?)`, or such a function itself. */
-/** What `cachedRag` wraps: a query function, or an object with a `query` method. */
+/** What `cachedRag` wraps: a query function, or an object with an async `query(question, ...)` method. */
 export type RagTarget =
   | QueryFn
   | {
@@ -20,13 +19,16 @@ export type RagTarget =
       query: QueryFn;
     };
 
+/** The answer a RAG target resolves to: what the `tags` function of `cachedRag` receives. */
+export type RagAnswer<R extends RagTarget> = Awaited<ReturnType<R extends QueryFn ? R : Extract<R, { query: QueryFn }>['query']>>;
+
 /**
  * Options of `cachedRag`.
  *
  * @example
  * const ask = cachedRag(rag, { cache, namespace: 'docs', corpusVersion: () => index.version, ttl: 3600 });
  */
-export interface CachedRagOptions extends FreshnessOptions<any, any[]> {
+export interface CachedRagOptions<A = any> extends FreshnessOptions<A, any[]> {
   /** Where answers are stored. Required. */
   cache: Cache;
   /** TTL of stored answers, in seconds (`Infinity`: never expires). Default: the cache's `defaultTtl`. */
@@ -69,7 +71,7 @@ const CACHED_RAG_OPTIONS = optionNames<CachedRagOptions>({ cache: true, ttl: tru
  * `withCacheControl`. Throws a `validation` CacheError at once for bad options,
  * and on a query when `corpusVersion()` returns something other than a non-empty string.
  */
-export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions): R {
+export function cachedRag<R extends RagTarget>(rag: R, options: CachedRagOptions<RagAnswer<R>>): R {
   checkSiteOptions('cachedRag', options, CACHED_RAG_OPTIONS);
   const namespace = options.namespace ?? 'rag';
   const { corpusVersion } = options;

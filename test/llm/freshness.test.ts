@@ -167,7 +167,8 @@ describeEachBackend('freshness in the LLM wrappers', ({ cache }) => {
       const sources: Record<string, number[]> = { 'what is ai': [42, 7], 'what is ml': [7], 'what is dl': [9] };
       const rag = cachedRag(
         { async query(q: string) { calls++; return { answer: `${q} (${calls})`, sources: (sources[q] ?? []).map((id) => ({ id })) }; } },
-        { cache: c, tags: (answer) => answer.sources.map((s: { id: number }) => `doc:${s.id}`) },
+        // As README writes it: the answer's type comes from the RAG target, so `s` needs no annotation.
+        { cache: c, tags: (answer) => answer.sources.map((s) => 'doc:' + s.id) },
       );
       for (const q of Object.keys(sources)) await rag.query(q);
       await sleep(20);
