@@ -35,6 +35,6 @@ export { cacheStats } from './llm/wrapper-stats.js';
 export { cacheEvents } from './llm/wrapper-events.js';
 export { withCache, type WithCacheOptions } from './llm/with-cache.js';
 export { IDENTITY_FIELDS } from './llm/identity.js';
-export { cachedRag, type CachedRagOptions, type RagAnswer, type QueryFn, type RagTarget } from './llm/cached-rag.js';
+export { cachedRag, type CachedRagOptions, type QueryFn, type RagAnswer, type RagObject, type RagTarget } from './llm/cached-rag.js';
 export { Cached, type AsyncMethod, type CachedDecorator, type CachedOptions } from './llm/cached-decorator.js';
 export { memoizeTask, taskMetadata, type MemoizeTaskOptions, type TaskMetadata } from './llm/memoize-task.js';

@@ -12,15 +12,16 @@ import { registerStats } from './wrapper-stats.js';
 export type QueryFn = (question: any, ...rest: any[]) => Promise<unknown>;
 
 /** What `cachedRag` wraps: a query function, or an object with an async `query(question, ...)` method. */
-export type RagTarget =
-  | QueryFn
-  | {
-      /** The object's query method. */
-      query: QueryFn;
-    };
+export type RagTarget = QueryFn | RagObject;
+
+/** A RAG object: anything with an async `query` method. */
+export interface RagObject {
+  /** The object's query method. */
+  query: QueryFn;
+}
 
 /** The answer a RAG target resolves to: what the `tags` function of `cachedRag` receives. */
-export type RagAnswer<R extends RagTarget> = Awaited<ReturnType<R extends QueryFn ? R : Extract<R, { query: QueryFn }>['query']>>;
+export type RagAnswer<R extends RagTarget> = Awaited<ReturnType<R extends QueryFn ? R : Extract<R, RagObject>['query']>>;
 
 /**
  * Options of `cachedRag`.
