@@ -81,7 +81,7 @@ export function sharedFlightOf(where: string, o: { singleFlight?: unknown; lockT
   }
   if (chosen === 'local') {
     for (const [name, value] of [['lockTtl', lockTtl], ['maxWait', maxWait]] as const) {
-      if (value !== undefined) throw new CacheError(`${where}: ${name} needs singleFlight: 'shared', which is not set`, 'validation');
+      if (value !== undefined) throw new CacheError(`${where}: ${name} needs singleFlight: 'shared', got ${o.singleFlight === undefined ? 'none' : describeValue(o.singleFlight)}`, 'validation');
     }
     return undefined;
   }

@@ -345,7 +345,8 @@ describe('singleFlight options', () => {
     }
     // memoizeTask is shared by default: lockTtl alone is fine, and 'local' refuses it.
     expect(() => memoizeTask(fn, { cache, lockTtl: 5 })).not.toThrow();
-    expect(() => memoizeTask(fn, { cache, singleFlight: 'local', lockTtl: 5 })).toThrow(CacheError);
+    expect(() => memoizeTask(fn, { cache, singleFlight: 'local', lockTtl: 5 })).toThrow(/lockTtl needs singleFlight: 'shared', got "local"/);
+    expect(() => withCache({ generate: fn }, { cache, maxWait: 100 })).toThrow(/maxWait needs singleFlight: 'shared', got none/);
     expect(() => memoizeTask(fn, { cache, singleFlight: 'shared', lockTtl: 0 })).toThrow(CacheError);
   });
 
