@@ -277,6 +277,17 @@ describe('withCache without a working cache', () => {
     expect(cacheStats(cached)).toMatchObject({ hits: 0, misses: 2, errors: 4 });
   });
 
+  it('answers from upstream, uncached and counted in errors, once its cache is closed (getOrSet itself rejects)', async () => {
+    const gw = new Gateway();
+    const cache = createMemoryCache();
+    const cached = withCache(gw, { cache });
+    await cached.generate('q');
+    await cache.close();
+    expect((await cached.generate('q')).text).toContain('call 2');
+    expect(cacheStats(cached).errors).toBeGreaterThanOrEqual(1);
+    await expect(cache.getOrSet('k', async () => 1)).rejects.toMatchObject({ errorType: 'closed' });
+  });
+
   itWith('redis-server')('keeps answering when the Dragonfly server is killed mid-run', async () => {
     const server = await RedisServer.start();
     const c = await createDragonflyCache({ url: server.url, keyPrefix: 'outage', commandTimeout: 200 });
