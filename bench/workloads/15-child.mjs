@@ -1,9 +1,11 @@
 // One of the 4 client processes of workload 15. It opens one cache per target
 // (one Redis, the 3-master cluster), then runs whatever block the parent asks for:
 // { target, op, ms } -> 64 concurrent callers doing `op` for about `ms`, reporting ops and seconds.
-import { Cluster } from 'ioredis';
+import { createRequire } from 'node:module';
 
 const [distUrl, targetsJson] = process.argv.slice(2);
+// The root's ioredis, the copy dist/ loads: a client of the bench's own copy fails its instanceof check.
+const { Cluster } = createRequire(new URL('../../package.json', import.meta.url))('ioredis');
 const ck = await import(distUrl);
 const targets = JSON.parse(targetsJson);
 const CALLERS = 64;

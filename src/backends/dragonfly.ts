@@ -174,7 +174,10 @@ const NAMED_SCHEMES = new Set(['http:', 'https:', 'unix:', 'tcp:', 'ws:', 'wss:'
 function checkConnection(options: DragonflyCacheOptions): void {
   const { url, host, port, password, username, tls, client, nodes } = options;
   if (client !== undefined && !(client instanceof Redis) && !(client instanceof Cluster)) {
-    throw invalid(`client must be an ioredis Redis or Cluster, got ${describeType(client)}`);
+    // Two copies of ioredis in one node_modules (a library pinning its own) fail instanceof across them.
+    const c = client as { sendCommand?: unknown; duplicate?: unknown };
+    const elsewhere = typeof c.sendCommand === 'function' && typeof c.duplicate === 'function' ? ' (an ioredis client from another copy of ioredis than the one cachekit loads: install one version, e.g. with npm dedupe)' : '';
+    throw invalid(`client must be an ioredis Redis or Cluster, got ${describeType(client)}${elsewhere}`);
   }
   if (nodes !== undefined) checkNodes(options);
   if (url !== undefined) {

@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
+import { cp } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
@@ -245,6 +248,21 @@ describeWith('redis')('dragonfly backend specifics', () => {
       expect(error.message).toBe(`createDragonflyCache: ${message}`);
       expect(error.message).not.toContain('s3cret');
       expect(error.message).not.toContain('12345');
+    }
+  });
+
+  it('names a second copy of ioredis as the cause when the client comes from one', async () => {
+    // A copy of the installed ioredis beside the real one, as a library pinning its own leaves; its dependencies resolve from the root.
+    const copy = join(process.cwd(), 'node_modules', '.cache', 'cachekit-second-ioredis', 'node_modules', 'ioredis');
+    await cp(join(process.cwd(), 'node_modules', 'ioredis'), copy, { recursive: true, force: true });
+    const other = createRequire(join(copy, 'package.json'))(copy) as typeof import('ioredis');
+    const client = new other.Redis({ lazyConnect: true });
+    try {
+      expect(client).not.toBeInstanceOf(Redis);
+      const error = await expectCacheError(() => createDragonflyCache({ client: client as never }), 'validation');
+      expect(error.message).toMatch(/another copy of ioredis/);
+    } finally {
+      client.disconnect();
     }
   });
 
