@@ -112,6 +112,12 @@ describe('serialization (encode/decode)', () => {
     );
   });
 
+  it('a value under the tagged form\'s own key is validated like any other: a function there is refused', () => {
+    expect(() => encode({ '\u0000ck': () => 1 })).toThrow(expect.objectContaining({ errorType: 'serialization' }));
+    expect(() => encode({ '\u0000ck': [Symbol('s')] })).toThrow(expect.objectContaining({ errorType: 'serialization' }));
+    expect(decode(encode({ '\u0000ck': 'd', v: 1 }))).toStrictEqual({ '\u0000ck': 'd', v: 1 });
+  });
+
   it('a top-level undefined is a validation error, not a serialization error', () => {
     expect(() => encode(undefined)).toThrow(expect.objectContaining({ errorType: 'validation' }));
   });
