@@ -20,7 +20,8 @@ interface Pending {
  * concurrent callers (bench workload 2, A/B in one process; BENCHMARKS.md).
  */
 export class Deadlines {
-  private queue: Pending[] = [];
+  // Entries before `head` are answered or timed out (`undefined` once let go).
+  private queue: (Pending | undefined)[] = [];
   private head = 0;
   private live = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -72,8 +73,27 @@ export class Deadlines {
       this.queue.length = 0;
       this.head = 0;
       this.wake();
-    }
+    } else if (this.queue[this.head] === pending) this.forgetAnswered();
     return true;
+  }
+
+  /**
+   * Lets go of the answered commands at the head of the queue. When commands
+   * arrive continuously (several pipelines in flight) something is always
+   * pending, and every record, with the caller's promise and its answer, was
+   * kept until the timer fired: up to `ms` of answers held in memory. Replies
+   * come in the order commands were written, so the head is usually the one
+   * just answered.
+   */
+  private forgetAnswered(): void {
+    const queue = this.queue;
+    let head = this.head;
+    while (head < queue.length && (queue[head] as Pending).settled) queue[head++] = undefined;
+    if (head >= 256) {
+      queue.splice(0, head);
+      head = 0;
+    }
+    this.head = head;
   }
 
   private arm(ms: number): NodeJS.Timeout {

@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Deadlines } from '../../src/backends/deadlines.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 const never = () => new Promise<never>(() => {});
 
@@ -69,5 +71,26 @@ describe('Deadlines with real timers', () => {
     const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     new Deadlines(60_000).bound(never()).catch(() => {});
     expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(before);
+  });
+});
+
+describe('Deadlines under steady load', () => {
+  it('an answered command is let go at once while later commands are still in flight, not kept until the timer fires', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const deadlines = new Deadlines(60_000);
+    // The caller keeps nothing of the answered command: only the deadlines' queue could hold its answer.
+    const answeredWith = async (): Promise<WeakRef<object>> => {
+      const value = { payload: 'x'.repeat(1000) };
+      await deadlines.bound(Promise.resolve(value));
+      return new WeakRef(value);
+    };
+    // Issued before a command that stays in flight, answered first: the order replies come in.
+    const answering = answeredWith();
+    deadlines.bound(never()).catch(() => {});
+    const answered = await answering;
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(answered.deref()).toBeUndefined();
   });
 });
