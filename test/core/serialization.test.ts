@@ -112,6 +112,25 @@ describe('serialization (encode/decode)', () => {
     );
   });
 
+  it('a cycle is refused as one wherever it closes (at the top, a few levels down, deep, through a Map or an array); an object met twice is not a cycle', () => {
+    const at = (depth: number): unknown => {
+      const top: Record<string, unknown> = { n: 0 };
+      let node = top;
+      for (let i = 0; i < depth; i++) node = (node.next = { n: i + 1 }) as Record<string, unknown>;
+      node.back = top;
+      return top;
+    };
+    const viaMap = new Map<string, unknown>();
+    viaMap.set('inner', [{ map: viaMap }]);
+    const viaArray: unknown[] = [];
+    viaArray.push([[viaArray]]);
+    for (const value of [at(0), at(3), at(7), at(8), at(30), { wide: Array.from({ length: 50 }, () => ({ a: 1 })), cycle: at(2) }, viaMap, viaArray]) {
+      expect(() => encode(value)).toThrow(expect.objectContaining({ errorType: 'serialization', message: 'cannot cache a circular structure' }));
+    }
+    const shared = { deep: [[[[[[[[[[{ x: 1 }]]]]]]]]]] };
+    expect(decode(encode({ a: shared, b: [shared, { c: shared }] }))).toStrictEqual({ a: shared, b: [shared, { c: shared }] });
+  });
+
   it('a value under the tagged form\'s own key is validated like any other: a function there is refused', () => {
     expect(() => encode({ '\u0000ck': () => 1 })).toThrow(expect.objectContaining({ errorType: 'serialization' }));
     expect(() => encode({ '\u0000ck': [Symbol('s')] })).toThrow(expect.objectContaining({ errorType: 'serialization' }));
